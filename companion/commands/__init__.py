@@ -1,0 +1,12 @@
+"""Command-line subcommands, one module per concern.
+
+Each module listed in :data:`COMMAND_MODULES` defines ``register(subparsers)``
+(a top-level subcommand) and/or ``register_bench(bench_subparsers)`` (a
+``companion bench NAME`` target). A registered parser sets ``func`` to a
+callable ``(args, config) -> int``.
+"""
+
+COMMAND_MODULES: list[str] = [
+    "companion.commands.demo",
+    "companion.commands.info",
+]
