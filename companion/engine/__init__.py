@@ -1,0 +1,1 @@
+"""Identification and following: turns audio embeddings into pieces and positions."""
