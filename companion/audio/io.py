@@ -92,26 +92,17 @@ def _check_path(path: Path) -> None:
         raise AudioError(f"no permission to read {path}")
 
 
-def _use_ffmpeg(path: Path, sndfile_info: sf._SoundFileInfo | None) -> bool:
-    ext = path.suffix.lower()
-    if not ffmpeg_decode.available():
-        return False
-    if sndfile_info is None:  # libsndfile cannot open it; maybe ffmpeg can
-        return ext in FFMPEG_EXTENSIONS or ext not in LIBSNDFILE_EXTENSIONS
-    return sndfile_info.format == "MP3"
-
-
 def _unreadable(path: Path, detail: str) -> AudioError:
     ext = path.suffix.lower()
-    if ext in LIBSNDFILE_EXTENSIONS:
-        return AudioError(
-            f"{path} is not a readable {ext[1:]} file: it is corrupt, truncated or not audio "
-            f"({detail})"
-        )
-    if ext in FFMPEG_EXTENSIONS:
+    if ext in FFMPEG_EXTENSIONS and not ffmpeg_decode.available():
         return AudioError(
             f"{path}: {ext[1:]} files need ffmpeg, which was not found on the PATH; "
             "install ffmpeg or convert the file to wav, flac, ogg or mp3"
+        )
+    if ext in LIBSNDFILE_EXTENSIONS or ext in FFMPEG_EXTENSIONS:
+        return AudioError(
+            f"{path} is not a readable {ext[1:]} file: it is corrupt, truncated or not audio "
+            f"({detail})"
         )
     return AudioError(
         f"{path}: unsupported audio format {ext or '(no extension)'}; "
@@ -127,14 +118,23 @@ def _sndfile_info(path: Path) -> sf._SoundFileInfo | None:
 
 
 def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
-    """Format, rate, channels and declared length of a file, without decoding it."""
+    """Format, rate, channels and declared length of a file, without decoding it.
+
+    libsndfile is asked first; ffmpeg (when installed) takes MP3s and whatever
+    libsndfile cannot open (m4a, aac, FLAC-in-Ogg, ...).
+    """
     path = Path(path)
     _check_path(path)
     info = _sndfile_info(path)
-    if _use_ffmpeg(path, info):
-        probed = ffmpeg_decode.probe(path)
-        return AudioInfo(path, probed.format, probed.sample_rate, probed.channels,
-                         probed.frames, "ffmpeg")
+    if ffmpeg_decode.available() and (info is None or info.format == "MP3"):
+        try:
+            probed = ffmpeg_decode.probe(path)
+        except AudioError:
+            if info is None:
+                raise _unreadable(path, "neither libsndfile nor ffmpeg can decode it") from None
+        else:
+            return AudioInfo(path, probed.format, probed.sample_rate, probed.channels,
+                             probed.frames, "ffmpeg")
     if info is None:
         raise _unreadable(path, "format not recognised")
     if info.samplerate <= 0 or info.channels <= 0:
@@ -171,7 +171,29 @@ def _wav_truncation(path: Path) -> tuple[int, int] | None:
     return None
 
 
+def _ogg_truncated(path: Path) -> bool:
+    """True when an Ogg file's last page is not flagged end-of-stream.
+
+    Ogg headers do not state the length; libsndfile takes it from the last
+    page, so a cut-off file just looks shorter. Every complete Ogg stream ends
+    with a page whose header-type byte has the EOS bit (0x04) set.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        fh.seek(max(0, size - 65536))
+        tail = fh.read()
+    pos = tail.rfind(b"OggS")
+    if pos < 0 or pos + 6 > len(tail):
+        return True
+    return not (tail[pos + 5] & 0x04)
+
+
 def _sndfile_blocks(path: Path, info: AudioInfo, block_frames: int) -> Iterator[np.ndarray]:
+    if info.format == "OGG" and _ogg_truncated(path):
+        raise AudioError(
+            f"{path} is truncated: the Ogg stream stops after {info.duration:.1f} s "
+            "without its end-of-stream mark"
+        )
     if info.format == "WAV":
         cut = _wav_truncation(path)
         if cut is not None:
