@@ -39,6 +39,9 @@ class AudioConfig:
     """Highest filterbank frequency (Hz)."""
     block_seconds: float = 60.0
     """Long files are decoded and analysed in blocks of this length to bound memory."""
+    audio_device: str = ""
+    """Microphone to listen with, by name as ``companion listen --list-devices``
+    shows it; "" means the system's default input. Remembered when the user picks one."""
 
     @property
     def hop_size(self) -> float:
