@@ -7,6 +7,7 @@ callable ``(args, config) -> int``.
 """
 
 COMMAND_MODULES: list[str] = [
+    "companion.commands.bench_audio",
     "companion.commands.demo",
     "companion.commands.info",
 ]
