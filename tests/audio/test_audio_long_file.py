@@ -20,7 +20,7 @@ RSS_LIMIT_MB = 1024
 
 def _write_long_wav(path: Path) -> int:
     """Write 3 hours block by block (never the whole signal in memory); return its length."""
-    block = piano_like(60.0, sr=RATE, seed=9)
+    block = piano_like(10.0, sr=RATE, seed=9)
     total = int(HOURS * 3600 * RATE)
     written = 0
     with sf.SoundFile(str(path), "w", RATE, 1, subtype="PCM_16") as fh:
@@ -29,7 +29,7 @@ def _write_long_wav(path: Path) -> int:
             n = min(len(block), total - written)
             fh.write(gain * block[:n])
             written += n
-            gain = 0.5 if gain == 1.0 else 1.0  # not one block repeated bit for bit
+            gain = 1.5 - gain  # alternate 1.0 and 0.5: not one block repeated bit for bit
     return written
 
 
