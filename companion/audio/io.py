@@ -77,6 +77,10 @@ class AudioInfo:
         return self.frames / self.sample_rate if self.sample_rate else 0.0
 
 
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s" if value >= 10 else f"{value:.2f} s"
+
+
 def _check_path(path: Path) -> None:
     if not path.exists():
         raise AudioError(f"audio file not found: {path}")
@@ -191,17 +195,19 @@ def _ogg_truncated(path: Path) -> bool:
 def _sndfile_blocks(path: Path, info: AudioInfo, block_frames: int) -> Iterator[np.ndarray]:
     if info.format == "OGG" and _ogg_truncated(path):
         raise AudioError(
-            f"{path} is truncated: the Ogg stream stops after {info.duration:.1f} s "
+            f"{path} is truncated: the Ogg stream stops after {_seconds(info.duration)} "
             "without its end-of-stream mark"
         )
-    if info.format == "WAV":
+    if info.format in ("WAV", "WAVEX"):
         cut = _wav_truncation(path)
         if cut is not None:
             declared, present = cut
+            if present <= 0:
+                raise AudioError(f"{path} is truncated: it has a header but no audio data")
             frac = present / declared
             raise AudioError(
-                f"{path} is truncated: its header promises {info.duration / frac:.1f} s of audio "
-                f"but only {info.duration:.1f} s are in the file"
+                f"{path} is truncated: its header promises {_seconds(info.duration / frac)} of "
+                f"audio but only {_seconds(info.duration)} are in the file"
             )
     try:
         with sf.SoundFile(str(path)) as fh:
@@ -250,8 +256,8 @@ def iter_audio_blocks(
     tolerance = max(_TRUNCATION_TOLERANCE_S * info.sample_rate, 0.02 * info.frames)
     if info.frames and decoded < info.frames - tolerance:
         raise AudioError(
-            f"{path} is truncated or corrupt: decoded {decoded / info.sample_rate:.1f} s "
-            f"of the {info.duration:.1f} s its header declares"
+            f"{path} is truncated or corrupt: decoded {_seconds(decoded / info.sample_rate)} "
+            f"of the {_seconds(info.duration)} its header declares"
         )
     out = resampler.flush()
     if len(out):

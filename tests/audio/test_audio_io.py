@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Callable
@@ -219,6 +218,15 @@ def test_truncated_files(
         load_audio(path)
     msg = _message(exc)
     assert any(w in msg for w in ("truncated", "corrupt", "not a readable", "no audio")), msg
+
+
+def test_wav_cut_right_after_its_header(write_audio: WriteAudio, take: np.ndarray) -> None:
+    path = write_audio("header_only.wav", take, subtype="PCM_16")
+    data = path.read_bytes()
+    path.write_bytes(data[: data.index(b"data") + 8])
+    with pytest.raises(AudioError) as exc:
+        load_audio(path)
+    assert "truncated" in _message(exc) or "no audio" in _message(exc)
 
 
 def test_wav_with_no_samples(write_audio: WriteAudio) -> None:
