@@ -10,4 +10,5 @@ COMMAND_MODULES: list[str] = [
     "companion.commands.bench_audio",
     "companion.commands.demo",
     "companion.commands.info",
+    "companion.commands.listen",
 ]

@@ -1,0 +1,549 @@
+"""The capture session: microphone (or file) -> ring buffer -> worker -> channel.
+
+Threads and who does what:
+
+* the **audio callback** (PortAudio's thread, or the file stream's) only
+  copies each block into a :class:`~companion.live.ring_buffer.RingBuffer`
+  and notes the time -- no allocation worth the name, no logging, no locks;
+* one **worker thread** owns everything else: opening the device (with
+  retries), pulling blocks from the ring, the level meter and silence gate,
+  the streaming resampler + spectrogram (:class:`companion.audio.StreamingSpectrogram`),
+  the frame consumer (the identification engine, when there is one), and
+  publishing through a :class:`~companion.live.channel.Channel`;
+* the **app** (GUI or ``companion listen``) polls the channel or subscribes
+  to it, and calls :meth:`CaptureSession.start` / ``stop`` / ``restart`` /
+  ``set_device`` from any thread.
+
+Failures never escape as exceptions: they become states
+(:mod:`companion.live.states`), retried with exponential backoff where the
+device may come back (unplugged, busy, none yet), or waiting for
+:meth:`CaptureSession.restart` / :meth:`CaptureSession.set_device`.
+
+Timeline: frame ``i`` is centred at ``i / fps`` seconds of *stream time*.
+Samples dropped on the way (PortAudio overflows, ring overruns) are replaced
+by silence of the same length, so stream time stays wall-clock time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from companion.audio import StreamingSpectrogram
+from companion.config import AudioConfig
+from companion.errors import AudioError
+from companion.live import devices as devmod
+from companion.live.channel import Channel, FramesEvent, LevelEvent, ResultEvent, StatusEvent
+from companion.live.meter import LevelMeter, MeterParams
+from companion.live.ring_buffer import Gap, RingBuffer
+from companion.live.states import USER_MESSAGES, CaptureState, Failure, classify_error
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class FrameConsumer(Protocol):
+    """What the identification engine implements to receive live spectrogram frames.
+
+    ``on_frames`` gets the new frames ``(k, 92)`` float32 (k >= 1) and ``t``,
+    the stream time in seconds of the *first* of them (frame centres are
+    ``t + j / fps``). It returns a result to publish (e.g. the piece and
+    system), or None when there is nothing new to say. It runs on the worker
+    thread and should take well under one hop (50 ms) on average.
+
+    Optional: ``on_silence(t)`` is called when the silence gate closes (the
+    pianist stopped), ``reset()`` when a new stream starts.
+    """
+
+    def on_frames(self, frames: np.ndarray, t: float) -> Any | None: ...
+
+
+@dataclass(frozen=True)
+class SessionParams:
+    """Tuning of the capture session (defaults suit a desktop microphone)."""
+
+    ring_seconds: float = 20.0
+    """Audio the ring buffer holds: the worker may stall this long before anything is lost."""
+    blocksize: int = 0
+    """Samples per callback; 0 lets PortAudio choose (best for glitch-free input)."""
+    latency: str | float = "high"
+    """PortAudio input latency: 'high' favours never dropping over speed (~35 ms on ALSA)."""
+    poll_s: float = 0.01
+    """How often the worker looks for new audio (bounds the added latency)."""
+    max_read_s: float = 0.5
+    """At most this much audio per worker step, so results keep flowing after a stall."""
+    stall_timeout_s: float = 3.0
+    """No callback for this long while running means the device is gone."""
+    retry_initial_s: float = 1.0
+    retry_max_s: float = 30.0
+    publish_frames: bool = False
+    """Also publish every spectrogram frame (for a live spectrogram view)."""
+    meter: MeterParams = field(default_factory=MeterParams)
+
+
+@dataclass
+class CaptureStats:
+    """Counters of the current session (read from any thread; approximate while running)."""
+
+    callbacks: int = 0
+    overflows: int = 0
+    """Callbacks that PortAudio flagged with an input overflow (audio lost upstream)."""
+    dropped_blocks: int = 0
+    dropped_samples: int = 0
+    samples: int = 0
+    frames: int = 0
+    results: int = 0
+    suppressed_results: int = 0
+    """Results the consumer returned while the silence gate was closed (not published)."""
+    reconnects: int = 0
+
+
+class LatencyLog:
+    """The newest ``size`` per-frame latencies (capture of the last needed sample -> publication)."""
+
+    def __init__(self, size: int = 1 << 17) -> None:
+        self._values = np.zeros(size, dtype=np.float64)
+        self._count = 0
+
+    def add(self, value: float) -> None:
+        self._values[self._count % len(self._values)] = value
+        self._count += 1
+
+    def values(self) -> np.ndarray:
+        n = min(self._count, len(self._values))
+        return self._values[:n].copy()
+
+    def clear(self) -> None:
+        self._count = 0
+
+
+class _Retry(Exception):
+    """Internal: leave the pump loop to re-open the stream."""
+
+
+class CaptureSession:
+    """Listen to one input device (or file) until stopped; see the module docstring.
+
+    ``backend`` is the ``sounddevice`` module (default), a
+    :class:`~companion.live.file_source.FileBackend`, or a fake with the same
+    interface. ``device`` is a name, an index or None (the remembered device
+    from ``cfg.audio_device``, else the system default).
+    """
+
+    def __init__(
+        self,
+        cfg: AudioConfig | None = None,
+        *,
+        backend: Any | None = None,
+        device: str | int | None = None,
+        consumer: FrameConsumer | None = None,
+        channel: Channel | None = None,
+        params: SessionParams | None = None,
+        settings_file: Path | None = None,
+    ) -> None:
+        self.cfg = cfg or AudioConfig()
+        self._backend = backend
+        self._device_spec: str | int | None = device if device is not None else (self.cfg.audio_device or None)
+        self.consumer = consumer
+        self.channel = channel or Channel()
+        self.params = params or SessionParams()
+        self.settings_file = settings_file
+        self.stats = CaptureStats()
+        self.latencies = LatencyLog()
+        self.device: devmod.DeviceInfo | None = None
+        self.sample_rate = 0.0
+        self.channels = 1
+        self._state = CaptureState.IDLE
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._restart = False
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._finished = threading.Event()
+        self._stream: Any = None
+        self._ring: RingBuffer | None = None
+        self._stream_ended = False
+        self._last_callback = 0.0
+        self._spec: StreamingSpectrogram | None = None
+        self._meter: LevelMeter | None = None
+        self._stream_pos = 0  # samples (device rate) fed to the spectrogram, gaps included
+        self._gap_total = 0  # of which silence put in for dropped samples
+        self._was_sound = False
+
+    # ------------------------------------------------------------------ control
+    @property
+    def state(self) -> CaptureState:
+        return self._state
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Start listening in the background (returns at once; watch the channel)."""
+        with self._lock:
+            if self.running:
+                return
+            self._stop.clear()
+            self._finished.clear()
+            self._thread = threading.Thread(target=self._run, name="companion-capture", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop listening and close the device; the session can be started again."""
+        self._stop.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def restart(self) -> None:
+        """Re-open the device now (the Retry button), whatever the state."""
+        self._restart = True
+        self._wake.set()
+        if not self.running:
+            self.start()
+
+    def set_device(self, device: str | int | None, remember: bool = True) -> None:
+        """Switch to another input device (None: system default), without restarting the app.
+
+        ``remember`` stores the choice in the settings file so the next start uses it.
+        """
+        self._device_spec = device
+        if remember and self.settings_file is not None:
+            devmod.remember_device("" if device is None else str(device), self.settings_file)
+        self.restart()
+
+    def wait_finished(self, timeout: float | None = None) -> bool:
+        """For finite sources (files): wait until the whole file was processed."""
+        return self._finished.wait(timeout)
+
+    # ------------------------------------------------------------------ state
+    def _set_state(
+        self, state: CaptureState, detail: str = "", retry_in: float | None = None, message: str = ""
+    ) -> None:
+        self._state = state
+        # info, not warning: the channel is how the user hears about it
+        log.info("capture: %s %s", state.value, detail)
+        self.channel.publish(
+            StatusEvent(
+                state=state,
+                message=message or USER_MESSAGES[state],
+                detail=detail,
+                device=self.device.name if self.device else "",
+                sample_rate=self.sample_rate,
+                retry_in=retry_in,
+            )
+        )
+
+    def _wait(self, seconds: float | None) -> bool:
+        """Sleep until ``seconds`` pass, stop, or restart; True when the worker should go on."""
+        self._wake.wait(seconds)
+        self._wake.clear()
+        return not self._stop.is_set()
+
+    # ------------------------------------------------------------------ worker
+    def _run(self) -> None:
+        if self.consumer is not None:
+            _limit_torch_threads()
+        delay = self.params.retry_initial_s
+        first = True
+        try:
+            while not self._stop.is_set():
+                self._restart = False
+                self._wake.clear()
+                if not first:
+                    self._rescan()
+                first = False
+                failure = self._open()
+                if failure is None:
+                    delay = self.params.retry_initial_s
+                    failure = self._pump()
+                    self._close()
+                    if failure is None:  # stopped, finished or restart requested
+                        if self._finished.is_set() or self._stop.is_set():
+                            break
+                        continue
+                    self.stats.reconnects += 1
+                if failure.state.retries:
+                    self._set_state(failure.state, failure.detail, retry_in=delay)
+                    if not self._wait(delay):
+                        break
+                    delay = min(delay * 2.0, self.params.retry_max_s)
+                else:
+                    self._set_state(failure.state, failure.detail)
+                    if not self._wait(None):  # until restart() or set_device()
+                        break
+                    delay = self.params.retry_initial_s
+        except Exception as exc:  # a bug must not kill the app silently: report it as a state
+            log.exception("capture worker failed")
+            self._close()
+            self._set_state(CaptureState.ERROR, f"{type(exc).__name__}: {exc}")
+            return
+        self._close()
+        if self._finished.is_set():
+            self._set_state(CaptureState.IDLE, "end of input", message="Finished: the whole input was processed.")
+        else:
+            self._set_state(CaptureState.IDLE)
+        self._finished.set()
+
+    def _rescan(self) -> None:
+        backend = self._backend
+        if backend is not None:
+            devmod.rescan(backend)
+
+    def _resolve_backend(self) -> Any:
+        if self._backend is None:
+            self._backend = devmod.get_backend()
+        return self._backend
+
+    def _open(self) -> Failure | None:
+        """Find the device, pick a format, open and start the stream; a Failure if not."""
+        self.device = None
+        self.sample_rate = 0.0
+        self._set_state(CaptureState.STARTING)
+        try:
+            backend = self._resolve_backend()
+        except devmod.NoAudioSystem as exc:
+            return Failure(CaptureState.NO_DEVICE, str(exc))
+        try:
+            device = devmod.find_input_device(self._device_spec, backend)
+        except devmod.DeviceNotFound as exc:
+            return Failure(CaptureState.NO_DEVICE, str(exc))
+        except Exception as exc:
+            return classify_error(exc)
+        self.device = device
+        try:
+            fmt = devmod.choose_stream_format(device, backend)
+        except devmod.FormatProbeError as exc:
+            return classify_error(exc.cause)
+        if fmt is None:
+            return Failure(
+                CaptureState.RATE_UNSUPPORTED,
+                f"{device.name}: none of {', '.join(str(r) for r in devmod.COMMON_RATES)} Hz works",
+            )
+        rate, channels = fmt
+        self.sample_rate, self.channels = rate, channels
+        self._ring = RingBuffer(max(4096, int(self.params.ring_seconds * rate)), channels)
+        self._spec = StreamingSpectrogram(self.cfg, input_rate=rate)
+        self._meter = LevelMeter(rate, self.params.meter)
+        self._stream_pos = 0
+        self._gap_total = 0
+        self._was_sound = False
+        self._stream_ended = False
+        reset = getattr(self.consumer, "reset", None)
+        if callable(reset):
+            reset()
+        kwargs: dict[str, Any] = dict(
+            device=device.index,
+            samplerate=rate,
+            channels=channels,
+            dtype="float32",
+            blocksize=self.params.blocksize,
+            latency=self.params.latency,
+            callback=self._callback,
+            finished_callback=self._on_finished,
+        )
+        if getattr(backend, "accepts_backpressure", False):
+            ring = self._ring
+            kwargs["room"] = lambda: ring.capacity - ring.available
+        try:
+            stream = backend.InputStream(**kwargs)
+        except Exception as exc:
+            return classify_error(exc)
+        try:
+            self._last_callback = time.monotonic()
+            stream.start()
+        except Exception as exc:
+            _close_quietly(stream)
+            return classify_error(exc)
+        self._stream = stream
+        self._set_state(CaptureState.RUNNING, f"{device.name} at {rate:.0f} Hz, {channels} ch")
+        return None
+
+    def _close(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            _close_quietly(stream)
+
+    # PortAudio thread: copy, count, nothing else.
+    def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        ring = self._ring
+        if ring is None:
+            return
+        self._last_callback = time.monotonic()
+        self.stats.callbacks += 1
+        if status and getattr(status, "input_overflow", False):
+            self.stats.overflows += 1
+            ring.note_dropped(frames)
+        ring.write(indata, self._last_callback)
+
+    def _on_finished(self) -> None:
+        self._stream_ended = True
+
+    def _pump(self) -> Failure | None:
+        """Process audio until stop/restart (None), end of a finite source (None), or a failure."""
+        ring = self._ring
+        assert ring is not None
+        backend = self._backend
+        finite = bool(getattr(backend, "finite", False))
+        max_read = max(1, int(self.params.max_read_s * self.sample_rate))
+        while True:
+            if self._stop.is_set() or self._restart:
+                return None
+            ended = self._stream_ended or not bool(getattr(self._stream, "active", True))
+            if ring.available == 0:
+                if ended:
+                    error = getattr(self._stream, "error", None)
+                    if finite and error is None:
+                        self._drain_end()
+                        self._finished.set()
+                        return None
+                    detail = str(error) if error else "the audio stream stopped by itself"
+                    return Failure(CaptureState.DEVICE_LOST, detail)
+                silent_for = time.monotonic() - self._last_callback
+                if silent_for > self.params.stall_timeout_s:
+                    return Failure(
+                        CaptureState.DEVICE_LOST, f"no audio from the device for {silent_for:.1f} s"
+                    )
+                self._stop.wait(self.params.poll_s)
+                continue
+            start = ring.consumed
+            block, gaps = ring.read(max_read)
+            self._process(block, gaps, start)
+
+    def _process(self, block: np.ndarray, gaps: list[Gap], start: int) -> None:
+        mono = block[:, 0] if block.shape[1] == 1 else block.mean(axis=1, dtype=np.float32)
+        if not np.isfinite(mono).all():  # a broken driver must not stop the worker
+            mono = np.nan_to_num(mono, nan=0.0, posinf=1.0, neginf=-1.0)
+        offset = 0
+        for gap in gaps:
+            cut = max(0, min(len(mono), gap.position - start))
+            if cut > offset:
+                self._feed(mono[offset:cut])
+                offset = cut
+            self._feed_silence(gap.length)
+        if offset < len(mono):
+            self._feed(mono[offset:])
+        self.stats.dropped_blocks = ring_dropped_blocks(self._ring)
+        self.stats.dropped_samples = ring_dropped_samples(self._ring)
+
+    def _feed_silence(self, n: int) -> None:
+        self._gap_total += n
+        step = max(1, int(self.sample_rate))
+        while n > 0:
+            k = min(n, step)
+            self._feed(np.zeros(k, dtype=np.float32))
+            n -= k
+
+    def _feed(self, mono: np.ndarray) -> None:
+        assert self._spec is not None and self._meter is not None and self._ring is not None
+        for reading in self._meter.process(mono):
+            self.channel.publish(
+                LevelEvent(reading, self._ring.dropped_blocks, self._ring.dropped_samples)
+            )
+        self._stream_pos += len(mono)
+        self.stats.samples = self._stream_pos
+        frames = self._spec.process(mono)
+        if len(frames):
+            self._deliver(frames)
+
+    def _deliver(self, frames: np.ndarray) -> None:
+        assert self._spec is not None and self._meter is not None
+        fps = self.cfg.fps
+        first_index = self._spec.frames_emitted - len(frames)
+        t0 = first_index / fps
+        self.stats.frames += len(frames)
+        sound = self._meter.sound
+        if self._was_sound and not sound:
+            on_silence = getattr(self.consumer, "on_silence", None)
+            if callable(on_silence):
+                on_silence(t0)
+        self._was_sound = sound
+        if self.params.publish_frames:
+            self.channel.publish(FramesEvent(t0, frames))
+        result = None
+        if self.consumer is not None:
+            result = self.consumer.on_frames(frames, t0)
+        now = time.monotonic()
+        latency = self._record_latency(first_index, len(frames), now)
+        if result is not None:
+            if sound:
+                self.stats.results += 1
+                self.channel.publish(ResultEvent((first_index + len(frames) - 1) / fps, result, latency))
+            else:
+                self.stats.suppressed_results += 1
+
+    def _record_latency(self, first_index: int, n: int, now: float) -> float | None:
+        """Per frame: from the capture of the last sample it needs to now; returns the newest's."""
+        assert self._ring is not None
+        hop = self.cfg.hop_size
+        half = self.cfg.frame_size // 2
+        ratio = self.sample_rate / self.cfg.sample_rate
+        latency = None
+        for i in range(first_index, first_index + n):
+            needed = (int(i * hop) + half) * ratio  # device samples, gaps included
+            ring_pos = int(np.ceil(needed)) - self._gap_total
+            captured = self._ring.capture_time(max(1, ring_pos))
+            if captured is not None:
+                latency = now - captured
+                self.latencies.add(latency)
+        return latency
+
+    def _drain_end(self) -> None:
+        """End of a finite source: the spectrogram's last (zero-padded) frames."""
+        assert self._spec is not None
+        tail = self._spec.flush()
+        if len(tail):
+            # flush() reset the framer: emitted count is gone, so time the tail by samples
+            fps = self.cfg.fps
+            total = int(np.ceil(self._stream_pos * self.cfg.sample_rate / self.sample_rate / self.cfg.hop_size))
+            first = max(0, total - len(tail))
+            self.stats.frames += len(tail)
+            if self.params.publish_frames:
+                self.channel.publish(FramesEvent(first / fps, tail))
+            if self.consumer is not None:
+                result = self.consumer.on_frames(tail, first / fps)
+                if result is not None and self._meter is not None and self._meter.sound:
+                    self.stats.results += 1
+                    self.channel.publish(ResultEvent((first + len(tail) - 1) / fps, result, None))
+
+
+def ring_dropped_blocks(ring: RingBuffer | None) -> int:
+    return ring.dropped_blocks if ring is not None else 0
+
+
+def ring_dropped_samples(ring: RingBuffer | None) -> int:
+    return ring.dropped_samples if ring is not None else 0
+
+
+def _close_quietly(stream: Any) -> None:
+    for name in ("stop", "close"):
+        try:
+            getattr(stream, name)()
+        except Exception as exc:  # a vanished device may refuse even to close
+            log.debug("stream %s failed: %s", name, exc)
+
+
+def _limit_torch_threads() -> None:
+    """One intra-op thread for the encoders: the app must leave cores for audio and GUI."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
+
+
+__all__ = [
+    "AudioError",
+    "CaptureSession",
+    "CaptureStats",
+    "FrameConsumer",
+    "SessionParams",
+]
