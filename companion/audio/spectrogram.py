@@ -41,6 +41,7 @@ from companion.audio.filterbank import LogFilterbank, log_filterbank
 from companion.audio.framing import Framer
 from companion.audio.processors import Downmix, Processor, ProcessorChain, StreamResampler
 from companion.config import AudioConfig
+from companion.errors import AudioError
 
 NUM_BANDS = 92
 """Bands of the default configuration (16 per octave, 30 Hz - 6 kHz, 2048-sample frames)."""
@@ -123,7 +124,9 @@ class StreamingSpectrogram(ProcessorChain):
 
     def __init__(self, cfg: AudioConfig | None = None, input_rate: float | None = None) -> None:
         self.cfg = cfg or AudioConfig()
-        self.input_rate = float(input_rate or self.cfg.sample_rate)
+        self.input_rate = float(self.cfg.sample_rate if input_rate is None else input_rate)
+        if not (np.isfinite(self.input_rate) and self.input_rate > 0):
+            raise AudioError(f"invalid input sample rate {input_rate!r} Hz")
         self.framer = Framer(self.cfg.frame_size, self.cfg.hop_size)
         self.spectrogram = LogSpectrogramProcessor(self.cfg)
         stages: list[Processor] = [Downmix()]
@@ -166,7 +169,7 @@ def iter_log_spectrogram(
             Path(source), cfg.sample_rate, cfg.block_seconds
         )
     else:
-        rate = float(sample_rate or cfg.sample_rate)
+        rate = float(cfg.sample_rate if sample_rate is None else sample_rate)
         chain = StreamingSpectrogram(cfg, input_rate=rate)
         blocks = _blocks(np.asarray(source), max(1, int(cfg.block_seconds * rate)))
     for block in blocks:

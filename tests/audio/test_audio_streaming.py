@@ -106,3 +106,11 @@ def test_chain_flush_cascades() -> None:
 def test_bad_chunks_raise_audio_error(bad: np.ndarray) -> None:
     with pytest.raises(AudioError):
         StreamingSpectrogram().process(bad)
+
+
+@pytest.mark.parametrize("rate", [0, -44100, float("nan")])
+def test_invalid_input_rate(rate: float) -> None:
+    with pytest.raises(AudioError):
+        StreamingSpectrogram(input_rate=rate)
+    with pytest.raises(AudioError):
+        log_spectrogram(np.zeros(100, dtype=np.float32), sample_rate=rate)
