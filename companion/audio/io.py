@@ -15,8 +15,9 @@ Decoding: libsndfile (through ``soundfile``; its wheel bundles libsndfile
 other formats libsndfile knows (aiff, au, caf, w64, ...). MP3 is decoded by
 ffmpeg when it is on the PATH, because libsndfile stops early on VBR MP3s
 without a Xing header (measured: 1.07 s of a 7.3 s file, silently); ffmpeg
-also opens formats libsndfile cannot (m4a/aac, wma, ...). Without ffmpeg,
-MP3 falls back to libsndfile and m4a & co. are reported as unsupported.
+also opens what libsndfile cannot (m4a/aac, wma, FLAC in Ogg, ...). Without
+ffmpeg, MP3 falls back to libsndfile and m4a & co. get a message asking for
+ffmpeg or a conversion.
 
 Channels are averaged to mono; any rate is resampled to the analysis rate with
 soxr (HQ), block by block with ``soxr.ResampleStream``, which gives exactly
@@ -24,7 +25,11 @@ the samples of one ``soxr.resample`` call on the whole file.
 
 Everything that can go wrong with a file (missing, empty, not audio,
 truncated, unsupported) raises :class:`companion.errors.AudioError` with a
-message for the user. A silent file is *not* an error: it loads normally and
+message for the user. Truncation is caught where the format allows: a WAV
+data chunk shorter than its header says, an Ogg stream without its
+end-of-stream page, FLAC/MP3 decoding errors, and fewer samples decoded than
+the header declares (by more than 0.5 s or 2 %, since MP3 lengths are only
+approximate: a few percent missing at the end of an MP3 goes unnoticed). A silent file is *not* an error: it loads normally and
 :func:`is_silent` tells the caller, who knows what to say about it.
 """
 
@@ -277,10 +282,14 @@ def load_audio(path: str | os.PathLike[str], sample_rate: int = ANALYSIS_RATE) -
 
 def level_dbfs(signal: np.ndarray) -> float:
     """RMS level in dB relative to full scale (a full-scale sine is -3 dB); -inf for silence."""
-    x = np.asarray(signal, dtype=np.float64)
+    x = np.asarray(signal).ravel()
     if x.size == 0:
         return -math.inf
-    rms = math.sqrt(float(np.mean(np.square(x))))
+    energy = 0.0
+    for i in range(0, x.size, 1 << 20):  # float64 sums without a float64 copy of it all
+        block = x[i : i + (1 << 20)].astype(np.float64)
+        energy += float(block @ block)
+    rms = math.sqrt(energy / x.size)
     return 20.0 * math.log10(rms) if rms > 0 else -math.inf
 
 
