@@ -12,7 +12,7 @@ VENV="${COMPANION_VENV:-$ROOT/.venv}"
 
 APT_PACKAGES=(
   libportaudio2                       # sounddevice (microphone)
-  libsndfile1                         # audio files
+  libsndfile1 ffmpeg                  # audio files (ffmpeg: robust MP3, m4a/aac)
   libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3  # Qt
   fluidsynth libfluidsynth3           # synthesising training audio
   fluid-soundfont-gm musescore-general-soundfont timgm6mb-soundfont
