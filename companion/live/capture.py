@@ -27,6 +27,7 @@ by silence of the same length, so stream time stays wall-clock time.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -437,12 +438,24 @@ class CaptureSession:
     def _feed_silence(self, n: int) -> None:
         self._gap_total += n
         step = max(1, int(self.sample_rate))
-        while n > 0:
+        while n > 0 and not self._stop.is_set():
             k = min(n, step)
             self._feed(np.zeros(k, dtype=np.float32))
             n -= k
 
     def _feed(self, mono: np.ndarray) -> None:
+        """Meter + spectrogram + consumer, one hop at most at a time.
+
+        Hop-sized steps keep the silence gate in step with the frames it
+        gates, also when the worker catches up on a backlog in big reads.
+        """
+        step = max(1, int(self.sample_rate / self.cfg.fps))
+        for i in range(0, len(mono), step):
+            if self._stop.is_set():  # stay responsive while catching up on a backlog
+                return
+            self._feed_step(mono[i : i + step])
+
+    def _feed_step(self, mono: np.ndarray) -> None:
         assert self._spec is not None and self._meter is not None and self._ring is not None
         for reading in self._meter.process(mono):
             self.channel.publish(
@@ -532,12 +545,14 @@ def _close_quietly(stream: Any) -> None:
 
 
 def _limit_torch_threads() -> None:
-    """One intra-op thread for the encoders: the app must leave cores for audio and GUI."""
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.set_num_threads(1)
+    """One intra-op thread for the encoders: the app must leave cores for audio and GUI.
+
+    Only when the consumer already loaded torch (an engine with encoders does):
+    importing it here just for this would cost seconds and ~300 MB.
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
 
 
 __all__ = [

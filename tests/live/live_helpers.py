@@ -94,7 +94,7 @@ class FakeStream:
         k = 0
         try:
             while not self._stop.is_set():
-                if b.behaviour == "stop_after" and k >= b.after:
+                if (b.behaviour == "stop_after" and k >= b.after) or (b.stop_at and k >= b.stop_at):
                     break
                 if b.behaviour == "stall_after" and k >= b.after:
                     self._stop.wait()
@@ -159,6 +159,7 @@ class FakeSoundDevice:
         self.after = 0
         self.signal: np.ndarray | None = None
         self.end_stops = False
+        self.stop_at = 0  # if > 0: the stream ends by itself after this many blocks
         self.block_delay = 0.001
         self.streams: list[FakeStream] = []
         self.rescans = 0
