@@ -8,6 +8,7 @@ callable ``(args, config) -> int``.
 
 COMMAND_MODULES: list[str] = [
     "companion.commands.bench_audio",
+    "companion.commands.bench_listen",
     "companion.commands.demo",
     "companion.commands.info",
     "companion.commands.listen",

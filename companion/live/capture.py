@@ -103,6 +103,8 @@ class CaptureStats:
     suppressed_results: int = 0
     """Results the consumer returned while the silence gate was closed (not published)."""
     reconnects: int = 0
+    worker_cpu_s: float = 0.0
+    """CPU time of the worker thread (everything but the audio callback)."""
 
 
 class LatencyLog:
@@ -251,6 +253,7 @@ class CaptureSession:
 
     # ------------------------------------------------------------------ worker
     def _run(self) -> None:
+        self._cpu0 = time.thread_time() - self.stats.worker_cpu_s
         if self.consumer is not None:
             _limit_torch_threads()
         delay = self.params.retry_initial_s
@@ -396,6 +399,7 @@ class CaptureSession:
         finite = bool(getattr(backend, "finite", False))
         max_read = max(1, int(self.params.max_read_s * self.sample_rate))
         while True:
+            self.stats.worker_cpu_s = time.thread_time() - self._cpu0
             if self._stop.is_set() or self._restart:
                 return None
             ended = self._stream_ended or not bool(getattr(self._stream, "active", True))
