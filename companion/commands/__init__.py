@@ -11,5 +11,6 @@ COMMAND_MODULES: list[str] = [
     "companion.commands.bench_listen",
     "companion.commands.demo",
     "companion.commands.info",
+    "companion.commands.library",
     "companion.commands.listen",
 ]
