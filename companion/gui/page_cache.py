@@ -1,0 +1,160 @@
+"""PDF pages as images for display: rendered in workers, cached, prefetched.
+
+Why here and not in the view: rendering a page takes 20-200 ms, far over the
+GUI thread's 50-ms budget, so every render runs in a worker; the view asks
+for ``(page, width)`` and gets ``None`` (a placeholder, or a scaled copy of
+any cached size: smooth zoom) until the exact size arrives with the
+``page_ready`` signal. Widths are rounded up to a step so that zooming does
+not render every intermediate size, and the cache is bounded in bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import pymupdf
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage
+
+from companion.errors import SheetError
+from companion.gui.workers import TaskContext, TaskRunner
+
+log = logging.getLogger(__name__)
+
+WIDTH_STEP = 64
+"""Rendered widths are multiples of this (pixels)."""
+
+
+def open_pdf(path: Path) -> "pymupdf.Document":
+    """Open a PDF for display, with a user-facing error for files that cannot be shown."""
+    path = Path(path)
+    if not path.is_file():
+        raise SheetError(f"the score {path} does not exist (moved or deleted?)")
+    try:
+        doc = pymupdf.open(path)
+    except Exception as exc:
+        raise SheetError(f"{path.name} cannot be opened as a PDF ({exc}); it may be damaged") from exc
+    if doc.needs_pass:
+        doc.close()
+        raise SheetError(f"{path.name} is password-protected; save an unprotected copy to show it")
+    if doc.page_count == 0:
+        doc.close()
+        raise SheetError(f"{path.name} has no pages")
+    return doc
+
+
+def page_sizes(path: Path) -> list[tuple[float, float]]:
+    """Page sizes in points (fast: no rendering)."""
+    doc = open_pdf(path)
+    try:
+        return [(p.rect.width, p.rect.height) for p in doc]
+    finally:
+        doc.close()
+
+
+def render_page(path: Path, page: int, width_px: int) -> QImage:
+    """One page, ``width_px`` wide, as an RGB QImage (safe to call off the GUI thread)."""
+    doc = open_pdf(path)
+    try:
+        if not 0 <= page < doc.page_count:
+            raise SheetError(f"{Path(path).name} has no page {page + 1}")
+        p = doc[page]
+        zoom = width_px / max(1.0, p.rect.width)
+        try:
+            pix = p.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
+        except Exception as exc:
+            raise SheetError(f"page {page + 1} of {Path(path).name} cannot be drawn ({exc})") from exc
+        image = QImage(pix.samples, pix.width, pix.height, pix.stride, QImage.Format.Format_RGB888)
+        return image.copy()  # own the pixels: pix.samples dies with pix
+    finally:
+        doc.close()
+
+
+class PageCache(QObject):
+    """An LRU cache of rendered pages of any number of PDFs, filled by workers."""
+
+    page_ready = Signal(str, int, int)
+    """path, page, width: a requested page is now in the cache."""
+    page_failed = Signal(str, int, str)
+
+    def __init__(self, runner: TaskRunner, max_bytes: int = 256 * 1024 * 1024, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.runner = runner
+        self.max_bytes = max_bytes
+        self._images: OrderedDict[tuple[str, int, int], QImage] = OrderedDict()
+        self._bytes = 0
+        self._pending: set[tuple[str, int, int]] = set()
+        self._failed: dict[tuple[str, int], str] = {}
+        self._lock = threading.Lock()
+        self.renders = 0
+        """Pages rendered so far (for tests and the status bar)."""
+
+    @staticmethod
+    def step(width_px: int) -> int:
+        return max(WIDTH_STEP, -(-int(width_px) // WIDTH_STEP) * WIDTH_STEP)
+
+    def get(self, path: str, page: int, width_px: int) -> QImage | None:
+        """The page at exactly the (stepped) width if cached; else schedule it and return None."""
+        key = (str(path), page, self.step(width_px))
+        image = self._images.get(key)
+        if image is not None:
+            self._images.move_to_end(key)
+            return image
+        self.request(*key)
+        return None
+
+    def any_size(self, path: str, page: int) -> QImage | None:
+        """The largest cached rendering of the page (to show scaled while the exact one renders)."""
+        best: QImage | None = None
+        for (p, n, _w), image in self._images.items():
+            if p == str(path) and n == page and (best is None or image.width() > best.width()):
+                best = image
+        return best
+
+    def error(self, path: str, page: int) -> str | None:
+        return self._failed.get((str(path), page))
+
+    def request(self, path: str, page: int, width_px: int) -> None:
+        key = (str(path), page, self.step(width_px))
+        if key in self._images or key in self._pending or (key[0], page) in self._failed:
+            return
+        self._pending.add(key)
+        self.runner.start(
+            f"render {Path(path).name} p{page + 1}",
+            _render_task, key[0], page, key[2],
+            on_finished=lambda image, k=key: self._store(k, image),
+            on_failed=lambda message, user, k=key: self._fail(k, message),
+            on_cancelled=lambda k=key: self._pending.discard(k),
+        )
+
+    def _store(self, key: tuple[str, int, int], image: QImage) -> None:
+        self._pending.discard(key)
+        self.renders += 1
+        self._images[key] = image
+        self._bytes += image.sizeInBytes()
+        while self._bytes > self.max_bytes and len(self._images) > 1:
+            _, old = self._images.popitem(last=False)
+            self._bytes -= old.sizeInBytes()
+        self.page_ready.emit(*key)
+
+    def _fail(self, key: tuple[str, int, int], message: str) -> None:
+        self._pending.discard(key)
+        self._failed[(key[0], key[1])] = message
+        self.page_failed.emit(key[0], key[1], message)
+
+    def clear(self, path: str | None = None) -> None:
+        for key in [k for k in self._images if path is None or k[0] == str(path)]:
+            self._bytes -= self._images.pop(key).sizeInBytes()
+        self._failed = {k: v for k, v in self._failed.items() if path is not None and k[0] != str(path)}
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+
+def _render_task(ctx: TaskContext, path: str, page: int, width_px: int) -> QImage:
+    ctx.check()
+    return render_page(Path(path), page, width_px)

@@ -1,0 +1,360 @@
+"""The Training tab: choose data, pre-train / fine-tune with live curves, cancel and resume, evaluate.
+
+Training runs :func:`companion.training.trainer.train` in a worker with a
+cancel event; its progress callback (on the worker thread) is forwarded as
+task progress, and the curves are redrawn from a timer at most 5 times a
+second so that thousands of steps never flood the GUI thread. A run folder
+keeps ``state.pt``: "Resume" continues exactly where a cancelled run stopped.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import math
+import threading
+from pathlib import Path
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from companion.config import Config
+from companion.gui.workers import Task, TaskContext, TaskRunner
+
+log = logging.getLogger(__name__)
+
+MODES = (
+    ("simclr-sheet", "Pre-train the sheet encoder (self-supervised, your scans)"),
+    ("simclr-audio", "Pre-train the audio encoder (self-supervised, your recordings)"),
+    ("snippet", "Fine-tune snippet encoders (aligned pairs)"),
+    ("passage", "Fine-tune passage encoders (aligned systems)"),
+)
+
+
+def training_available() -> tuple[bool, str]:
+    for mod in ("torch", "companion.training.trainer"):
+        try:
+            if importlib.util.find_spec(mod) is None:
+                return False, f"{mod} is not installed"
+        except (ImportError, ValueError) as exc:
+            return False, f"{mod} cannot be loaded ({exc})"
+    return True, ""
+
+
+def run_training(ctx: TaskContext, mode: str, data: str, out_dir: Path, epochs: int, batch_size: int,
+                 steps_per_epoch: int, resume: bool) -> Any:
+    from companion.training.config import TrainConfig
+    from companion.training.trainer import train
+
+    ctx.progress(None, "Preparing data and model…")
+    cfg = TrainConfig(mode=mode, data=data, out_dir=str(out_dir), epochs=epochs, batch_size=batch_size,
+                      steps_per_epoch=steps_per_epoch, threads=1)
+
+    def forward(p: Any) -> None:
+        done = (p.epoch + (p.step / p.steps if p.steps else 0.0)) / max(1, p.epochs)
+        ctx.progress(done, f"{p.phase}: epoch {p.epoch + 1}/{p.epochs}, step {p.step}/{p.steps}", p)
+
+    return train(cfg, [forward], cancel_event=ctx.cancel_event, resume=resume)
+
+
+class TrainingView(QWidget):
+    message = Signal(str)
+    error = Signal(str, str)
+
+    def __init__(self, cfg: Config, runner: TaskRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.cfg = cfg
+        self.runner = runner
+        self.task: Task | None = None
+        self.result: Any = None
+        self.losses: list[tuple[float, float]] = []
+        self.mrr: list[tuple[float, float]] = []
+        self.progress_events = 0
+        self._dirty = False
+        available, self.unavailable = training_available()
+
+        # -- data
+        self.scores_edit = self._folder_edit("Folders of symbolic scores (MusicXML, MEI, kern)")
+        self.scans_edit = self._folder_edit("Your scanned scores (PDF)")
+        self.recordings_edit = self._folder_edit("Your recordings (audio)")
+        self.data_edit = self._folder_edit("Prepared training data (built from the folders above)")
+        self.synthetic = QCheckBox("Use a tiny synthetic set (a quick check that training works)")
+        self.build_btn = QPushButton("Build data")
+        builder = importlib.util.find_spec("companion.data") is not None
+        self.build_btn.setEnabled(False)
+        self.build_btn.setToolTip("Building data runs the corpus builder (companion.data)"
+                                  if builder else "The corpus builder (companion.data) is not installed yet")
+        data_box = QGroupBox("Data")
+        form = QFormLayout(data_box)
+        form.addRow("Symbolic scores:", self._with_browse(self.scores_edit))
+        form.addRow("Scans:", self._with_browse(self.scans_edit))
+        form.addRow("Recordings:", self._with_browse(self.recordings_edit))
+        form.addRow("", self.build_btn)
+        form.addRow("Training data:", self._with_browse(self.data_edit))
+        form.addRow("", self.synthetic)
+
+        # -- run
+        self.mode_box = QComboBox()
+        for key, text in MODES:
+            self.mode_box.addItem(text, key)
+        self.mode_box.setCurrentIndex(2)
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 1000)
+        self.epochs.setValue(20)
+        self.batch = QSpinBox()
+        self.batch.setRange(2, 1024)
+        self.batch.setValue(64)
+        self.steps = QSpinBox()
+        self.steps.setRange(0, 100000)
+        self.steps.setSpecialValueText("whole data set")
+        self.run_dir = QLineEdit(str(cfg.paths.data_dir / "runs"))
+        run_box = QGroupBox("Run")
+        rform = QFormLayout(run_box)
+        rform.addRow("What:", self.mode_box)
+        rform.addRow("Epochs:", self.epochs)
+        rform.addRow("Batch size:", self.batch)
+        rform.addRow("Steps per epoch:", self.steps)
+        rform.addRow("Run folder:", self._with_browse(self.run_dir))
+        self.start_btn = QPushButton("Start")
+        self.start_btn.setObjectName("primary")
+        self.start_btn.clicked.connect(lambda: self.start(resume=False))
+        self.resume_btn = QPushButton("Resume")
+        self.resume_btn.setToolTip("Continue the run in the run folder where it stopped")
+        self.resume_btn.clicked.connect(lambda: self.start(resume=True))
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.clicked.connect(self.cancel)
+        self.eval_btn = QPushButton("Evaluate")
+        self.eval_btn.setToolTip("Show the validation metrics of the best model of this run")
+        self.eval_btn.clicked.connect(self.evaluate)
+        self.compare_btn = QPushButton("Compare with current model")
+        self.compare_btn.clicked.connect(self.compare)
+        self.activate_btn = QPushButton("Activate and re-index")
+        self.activate_btn.setEnabled(False)
+        self.activate_btn.setToolTip("Installing a trained model needs the model registry (companion.models), "
+                                     "which does not offer activation yet")
+        buttons = QHBoxLayout()
+        for b in (self.start_btn, self.resume_btn, self.cancel_btn, self.eval_btn, self.compare_btn,
+                  self.activate_btn):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        self.progress = QProgressBar()
+        self.status = QLabel("Ready." if available else f"Training is unavailable: {self.unavailable}.")
+        self.status.setWordWrap(True)
+        self.report = QLabel("")
+        self.report.setWordWrap(True)
+        self.report.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        # -- curves
+        self.loss_plot = pg.PlotWidget(title="Training loss")
+        self.loss_plot.setLabel("bottom", "epoch")
+        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#e4572e", width=2))
+        self.mrr_plot = pg.PlotWidget(title="Validation MRR")
+        self.mrr_plot.setLabel("bottom", "epoch")
+        self.mrr_plot.setYRange(0, 1)
+        self.mrr_curve = self.mrr_plot.plot(pen=pg.mkPen("#3b82f6", width=2), symbol="o", symbolSize=6)
+        for p in (self.loss_plot, self.mrr_plot):
+            p.setMenuEnabled(False)
+            p.showGrid(x=True, y=True, alpha=0.2)
+
+        top = QHBoxLayout()
+        top.addWidget(data_box, 3)
+        top.addWidget(run_box, 2)
+        curves = QHBoxLayout()
+        curves.addWidget(self.loss_plot)
+        curves.addWidget(self.mrr_plot)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addLayout(curves, 1)
+        layout.addWidget(self.report)
+        self.timer = QTimer(self)
+        self.timer.setInterval(200)
+        self.timer.timeout.connect(self._redraw)
+        self._set_running(False)
+        if not available:
+            for b in (self.start_btn, self.resume_btn):
+                b.setEnabled(False)
+
+    def _folder_edit(self, tip: str) -> QLineEdit:
+        e = QLineEdit()
+        e.setPlaceholderText(tip)
+        e.setToolTip(tip)
+        return e
+
+    def _with_browse(self, edit: QLineEdit) -> QWidget:
+        w = QWidget()
+        h = QHBoxLayout(w)
+        h.setContentsMargins(0, 0, 0, 0)
+        h.addWidget(edit, 1)
+        b = QPushButton("…")
+        b.setFixedWidth(32)
+        b.clicked.connect(lambda: self._browse(edit))
+        h.addWidget(b)
+        return w
+
+    def _browse(self, edit: QLineEdit) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder", edit.text())
+        if folder:
+            edit.setText(folder)
+
+    # -- running ----------------------------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        return str(self.mode_box.currentData())
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.run_dir.text()).expanduser() / self.mode
+
+    def start(self, resume: bool = False) -> Task | None:
+        if self.task is not None:
+            return None
+        data = "synthetic" if self.synthetic.isChecked() else self.data_edit.text().strip()
+        if not data:
+            self.error.emit("Training", "Choose the prepared training data folder, or tick the synthetic set.")
+            return None
+        if not resume:
+            self.losses.clear()
+            self.mrr.clear()
+        self.progress_events = 0
+        self._set_running(True)
+        self.status.setText("Starting…")
+        self.task = self.runner.start(
+            "train", run_training, self.mode, data, self.out_dir, self.epochs.value(), self.batch.value(),
+            self.steps.value(), resume,
+            on_progress=self._progress, on_finished=self._finished,
+            on_failed=lambda m, user: (self.status.setText(f"Training failed: {m}"), self.error.emit("Training", m)),
+            on_cancelled=lambda: self.status.setText("Cancelled."),
+        )
+        self.task.signals.done.connect(lambda: self._set_running(False))
+        self.timer.start()
+        return self.task
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.status.setText("Cancelling after the current step… (Resume continues from the last save)")
+
+    def _set_running(self, running: bool) -> None:
+        if not running:
+            self.task = None
+            self.timer.stop()
+            self._redraw()
+        self.start_btn.setEnabled(not running and not self.unavailable)
+        self.resume_btn.setEnabled(not running and not self.unavailable)
+        self.cancel_btn.setEnabled(running)
+        self.mode_box.setEnabled(not running)
+
+    def _progress(self, fraction: float, text: str, p: Any) -> None:
+        self.progress_events += 1
+        if fraction >= 0:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(fraction * 1000))
+        else:
+            self.progress.setRange(0, 0)
+        if p is None:
+            self.status.setText(text)
+            return
+        x = p.epoch + (p.step / p.steps if p.steps else 0.0)
+        if p.phase == "train" and not math.isnan(p.loss):
+            self.losses.append((x, p.loss))
+        mrr = p.metrics.get("mrr") if isinstance(p.metrics, dict) else None
+        if mrr is None and isinstance(p.metrics, dict):
+            mrr = next((v.get("mrr") for v in p.metrics.values() if isinstance(v, dict) and "mrr" in v), None)
+        if mrr is not None and p.phase in ("valid", "epoch"):
+            self.mrr.append((p.epoch + 1, float(mrr)))
+        rate = f", {p.pairs_per_s:.0f} pairs/s" if p.pairs_per_s else ""
+        self.status.setText(f"{text}{rate}, loss {p.loss:.4f}" if not math.isnan(p.loss) else text)
+        self._dirty = True
+
+    def _redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        if self.losses:
+            xs, ys = zip(*self.losses)
+            self.loss_curve.setData(list(xs), list(ys))
+        if self.mrr:
+            xs, ys = zip(*self.mrr)
+            self.mrr_curve.setData(list(xs), list(ys))
+
+    def _finished(self, result: Any) -> None:
+        self.result = result
+        best = "n/a" if result.best_score == float("-inf") else f"{result.best_score:.3f}"
+        self.status.setText(f"Training {result.status}: {result.epochs_done} epochs, best validation MRR {best}, "
+                            f"{result.wall_s:.0f} s. Best model: {result.best_path}")
+        self.message.emit(f"Training {result.status}")
+
+    # -- evaluate / compare -----------------------------------------------------------------------
+    def evaluate(self) -> None:
+        history = self.out_dir / "history.json"
+        if not history.is_file():
+            self.report.setText(f"No finished epoch in {self.out_dir} yet: nothing to evaluate.")
+            return
+        try:
+            data = json.loads(history.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            self.report.setText(f"Cannot read {history}: {exc}")
+            return
+        rows = data if isinstance(data, list) else data.get("history", [])
+        if not rows:
+            self.report.setText("The run has no validation results yet.")
+            return
+        last = rows[-1]
+        self.report.setText("<b>Latest validation</b>: " + ", ".join(
+            f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in _flat(last).items()))
+
+    def compare(self) -> None:
+        best = self.out_dir / "best.pt"
+        if not best.is_file():
+            self.report.setText("This run has no best model yet: train at least one epoch.")
+            return
+        try:
+            from companion.models.checkpoint import read_checkpoint
+
+            new = read_checkpoint(best).get("metrics", {})
+            current = [read_checkpoint(p).get("metrics", {}) for p in sorted(self.cfg.models_dir.glob("*.pt"))]
+        except Exception as exc:
+            self.report.setText(f"Cannot compare: {exc}")
+            return
+        cur = _flat(current[0]) if current else {}
+        text = "<b>This run</b>: " + ", ".join(f"{k} {v}" for k, v in _flat(new).items())
+        text += "<br><b>Current model</b>: " + (", ".join(f"{k} {v}" for k, v in cur.items()) if cur else
+                                               "none installed")
+        self.report.setText(text)
+
+    def shutdown(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if not isinstance(d, dict):
+        return out
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat(v, key + "."))
+        elif isinstance(v, (int, float, str)):
+            out[key] = round(v, 4) if isinstance(v, float) else v
+    return out
