@@ -1,0 +1,61 @@
+"""``companion eval``: retrieval and piece-identification metrics of the encoders."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from companion.config import Config
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "eval",
+        help="evaluate the encoders (snippet / passage retrieval, piece identification)",
+        description="Recall@1/5/10/25, MRR and median rank in both directions; writes eval.json and ranks.png.",
+    )
+    p.add_argument("--model", metavar="FILE", help="snippet model (default: models/snippet.pt)")
+    p.add_argument("--pairs", metavar="DIR", help="prepared pairs folder (PairSet) with the split")
+    p.add_argument("--passage-model", metavar="FILE", help="passage model (default: models/passage.pt if present)")
+    p.add_argument("--passages", metavar="DIR", help="prepared passages folder")
+    p.add_argument("--split", default="test")
+    p.add_argument("--candidates", type=int, default=2000)
+    p.add_argument("--excerpts", type=int, default=100, help="audio excerpts per query piece")
+    p.add_argument("--top", type=int, default=25, help="nearest neighbours voting per excerpt")
+    p.add_argument("--out", metavar="DIR", default="out/eval", help="where eval.json and ranks.png go")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", action="store_true", help="print the JSON result")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, cfg: Config) -> int:
+    from companion.errors import CompanionError
+    from companion.evaluation.run import evaluate
+
+    model = Path(args.model) if args.model else cfg.models_dir / "snippet.pt"
+    passage_model = Path(args.passage_model) if args.passage_model else cfg.models_dir / "passage.pt"
+    if not args.pairs and not args.passages:
+        raise CompanionError("give --pairs DIR (prepared pairs with a test split) and/or --passages DIR")
+    result = evaluate(
+        model,
+        Path(args.pairs) if args.pairs else None,
+        passage_model if (args.passages and passage_model.is_file()) else None,
+        Path(args.passages) if args.passages else None,
+        args.split, args.candidates, args.excerpts, args.top, 0, Path(args.out), args.threads,
+    )
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        for key in ("snippet_retrieval", "passage_retrieval"):
+            if key in result:
+                r = result[key]
+                for d in ("audio_to_sheet", "sheet_to_audio"):
+                    m = r[d]
+                    print(f"{key:18s} {d:15s} R@1 {m['R@1']:.3f} R@10 {m['R@10']:.3f} MRR {m['MRR']:.3f} "
+                          f"median {m['median_rank']:.0f} (n={m['n']})")
+        if "piece_identification" in result:
+            m = result["piece_identification"]["metrics"]
+            print(f"piece identification R@1 {m['R@1']:.3f} R@5 {m['R@5']:.3f} MRR {m['MRR']:.3f} (pieces={m['n']})")
+        print(f"wrote {Path(args.out) / 'eval.json'}")
+    return 0

@@ -1,0 +1,1 @@
+"""Evaluation of the encoders: snippet and passage retrieval, piece identification."""

@@ -1,0 +1,111 @@
+"""One evaluation run: the numbers behind ``companion eval`` and docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from companion.errors import CompanionError
+from companion.evaluation.plot import plot_rank_distributions
+from companion.evaluation.retrieval import passage_retrieval, piece_identification, snippet_retrieval
+from companion.models.checkpoint import load_model, weights_hash
+from companion.models.encoders import SnippetModel
+from companion.models.passage import PassageModel
+from companion.training.data import PairSet, PassageSet
+from companion.training.trainer import PassageTask
+from companion.training.config import TrainConfig
+
+
+def _embedder(fn, batch: int = 512):
+    def run(x: np.ndarray) -> np.ndarray:
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(x), batch):
+                t = torch.from_numpy(np.ascontiguousarray(x[i : i + batch]))
+                if t.dtype == torch.float16:
+                    t = t.float()
+                out.append(fn(t).numpy())
+        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+    return run
+
+
+def evaluate(
+    snippet_model: Path,
+    pairs_dir: Path | None,
+    passage_model: Path | None = None,
+    passages_dir: Path | None = None,
+    split: str = "test",
+    candidates: int = 2000,
+    excerpts: int = 100,
+    top: int = 25,
+    seed: int = 0,
+    out_dir: Path | None = None,
+    threads: int = 2,
+) -> dict[str, Any]:
+    torch.set_num_threads(max(1, threads))
+    t0 = time.perf_counter()
+    model, ckpt = load_model(snippet_model)
+    if not isinstance(model, SnippetModel):
+        raise CompanionError(f"{snippet_model} is not a snippet model")
+    result: dict[str, Any] = {
+        "split": split,
+        "snippet_model": {"path": str(snippet_model), "version": weights_hash(ckpt["state_dict"]),
+                          "created": ckpt.get("created")},
+    }
+    plots: dict[str, list[int]] = {}
+    es, ea = _embedder(model.embed_sheet), _embedder(model.embed_audio)
+    if pairs_dir is not None:
+        pairs = PairSet.load(pairs_dir)
+        idx = pairs.indices(split)
+        if len(idx) < 2:
+            raise CompanionError(f"split {split!r} of {pairs_dir} has no pairs")
+        sheet = np.ascontiguousarray(pairs.centre_sheet(idx))
+        audio = pairs.centre_audio(idx)
+        snip = snippet_retrieval(es, ea, sheet, audio, candidates, seed)
+        result["snippet_retrieval"] = {k: v for k, v in snip.items() if k != "ranks"}
+        plots["snippet audio→sheet"] = snip["ranks"]["audio_to_sheet"]
+        plots["snippet sheet→audio"] = snip["ranks"]["sheet_to_audio"]
+        # Piece identification among the split's pieces: library = their sheet snippets.
+        piece = pairs.piece[idx]
+        pid = piece_identification(es, ea, sheet, piece, audio, piece, excerpts, top, seed, pairs.pieces)
+        result["piece_identification"] = {k: v for k, v in pid.items() if k != "ranks"}
+        plots["piece identification"] = pid["ranks"]
+        result["data"] = {"pairs_dir": str(pairs_dir), "pairs": int(len(idx)),
+                          "pieces": int(len(np.unique(piece))), "summary": pairs.summary}
+    if passage_model is not None and passages_dir is not None:
+        pmodel, pckpt = load_model(passage_model)
+        if not isinstance(pmodel, PassageModel):
+            raise CompanionError(f"{passage_model} is not a passage model")
+        passages = PassageSet.load(passages_dir)
+        pidx = passages.indices(split)
+        if len(pidx) < 2:
+            raise CompanionError(f"split {split!r} of {passages_dir} has no passages")
+        cfg = TrainConfig(mode="passage", data=str(passages_dir), batch_size=2)
+        task = PassageTask.__new__(PassageTask)
+        task.cfg, task.passages, task.model = cfg, passages, pmodel
+        zs, za = [], []
+        with torch.inference_mode():
+            for i in range(0, len(pidx), 32):
+                (s, ls), (a, la) = task.sequences(pidx[i : i + 32], None, False)
+                zs.append(pmodel.sheet(s, ls).numpy())
+                za.append(pmodel.audio(a, la).numpy())
+        pr = passage_retrieval(np.concatenate(za), np.concatenate(zs), candidates, seed)
+        result["passage_retrieval"] = {k: v for k, v in pr.items() if k != "ranks"}
+        result["passage_model"] = {"path": str(passage_model), "version": weights_hash(pckpt["state_dict"])}
+        plots["passage audio→sheet"] = pr["ranks"]["audio_to_sheet"]
+        plots["passage sheet→audio"] = pr["ranks"]["sheet_to_audio"]
+    result["wall_s"] = round(time.perf_counter() - t0, 1)
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "eval.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+        if plots:
+            plot_rank_distributions(plots, out_dir / "ranks.png", f"companion eval ({split} split)")
+            result["plot"] = str(out_dir / "ranks.png")
+    return result

@@ -1,0 +1,101 @@
+"""Training configuration: one JSON file per run (see ``companion/training/configs/``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from companion.errors import CompanionError
+
+MODES = ("snippet", "passage", "simclr-sheet", "simclr-audio")
+
+
+class ConfigError(CompanionError):
+    """A training config file is missing or invalid."""
+
+
+@dataclass
+class TrainConfig:
+    mode: str = "snippet"
+    """snippet | passage | simclr-sheet | simclr-audio"""
+    data: str = ""
+    """Prepared pairs folder (PairSet), "synthetic" for a smoke run; for simclr-sheet a folder of
+    unlabelled snippets (sheet.npy), for passage a PassageSet folder."""
+    out_dir: str = "runs/snippet"
+    """Run folder: state.pt (resume), best.pt (best by validation MRR), history.json."""
+    arch: dict[str, Any] = field(default_factory=dict)
+    """Architecture dict (SnippetModelConfig / PassageModelConfig .to_dict() form); {} = defaults."""
+    init_from: str = ""
+    """Checkpoint whose CNN weights initialise this model (SimCLR pre-training or snippet model)."""
+    freeze_cnn: bool = False
+    """Passage mode: keep the CNNs from ``init_from`` frozen."""
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    margin: float = 0.7
+    temperature: float = 0.1
+    epochs: int = 100
+    steps_per_epoch: int = 0
+    """0 = one pass over the training data per epoch; else a fixed number of steps."""
+    plateau_patience: int = 3
+    """Epochs without validation-MRR improvement before the learning rate is halved."""
+    lr_factor: float = 0.5
+    min_lr: float = 1e-5
+    early_stop_patience: int = 10
+    """Epochs without improvement before training stops."""
+    valid_pairs: int = 2000
+    seed: int = 1234
+    threads: int = 2
+    device: str = "auto"
+    """auto (CUDA if present, else CPU) | cpu | cuda"""
+    channels_last: bool = False
+    augment: bool = True
+    max_hours: float = 0.0
+    """Stop (resumably) after this much wall time in this invocation; 0 = no limit."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown training config keys: {', '.join(sorted(unknown))}")
+        cfg = cls(**data)
+        cfg.validate()
+        return cfg
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"training config not found: {path}") from exc
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"training config {path} is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"training config {path} must be a JSON object")
+        cfg = cls.from_dict(data)
+        # Relative paths are relative to the config file's folder.
+        base = path.parent
+        for key in ("data", "out_dir", "init_from"):
+            value = getattr(cfg, key)
+            if value and value != "synthetic" and not Path(value).is_absolute():
+                setattr(cfg, key, str((base / value).resolve()))
+        return cfg
+
+    def validate(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if not self.data:
+            raise ConfigError("training config needs 'data' (a prepared pairs folder or 'synthetic')")
+        if self.batch_size < 2:
+            raise ConfigError("batch_size must be at least 2 (in-batch negatives)")
+        if self.lr <= 0 or self.epochs < 1:
+            raise ConfigError("lr must be positive and epochs at least 1")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError("device must be auto, cpu or cuda")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,121 @@
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from companion.cli import main
+from companion.errors import CompanionError
+from companion.models.checkpoint import read_checkpoint
+from companion.training.augment import AudioAugment, SheetAugment, augment_audio, augment_sheet
+from companion.training.config import ConfigError, TrainConfig
+from companion.training.data import PairSet, synthetic_pairs
+from companion.training.trainer import train
+
+TINY = {"sheet": {"input_shape": [80, 100], "width": 4, "convs_per_block": 1},
+        "audio": {"input_shape": [92, 42], "width": 4, "convs_per_block": 1}}
+
+
+def tiny(tmp_path, **kw) -> TrainConfig:
+    base = dict(mode="snippet", data="synthetic", out_dir=str(tmp_path / "run"), arch=TINY, epochs=2,
+                batch_size=32, lr=3e-3, augment=False, threads=1, valid_pairs=200)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_loss_decreases_and_learns_hidden_label(tmp_path):
+    res = train(tiny(tmp_path, epochs=4, arch={**TINY, "sheet": {**TINY["sheet"], "width": 8},
+                                                "audio": {**TINY["audio"], "width": 8}}), resume=False)
+    losses = [h["loss"] for h in res.history]
+    assert losses[-1] < 0.5 * losses[0]
+    # 80 validation pairs, 8 hidden labels: chance MRR is ~0.06; learning the label gives far more.
+    assert res.best_score > 0.15
+    ckpt = read_checkpoint(res.best_path)
+    assert ckpt["kind"] == "snippet" and "valid" in ckpt["metrics"] and ckpt["data"]["train_pairs"] > 0
+
+
+def test_resume_gives_the_same_state(tmp_path):
+    full = train(tiny(tmp_path, out_dir=str(tmp_path / "a"), epochs=2), resume=False)
+    train(tiny(tmp_path, out_dir=str(tmp_path / "b"), epochs=1), resume=False)
+    resumed = train(tiny(tmp_path, out_dir=str(tmp_path / "b"), epochs=2), resume=True)
+    assert resumed.epochs_done == full.epochs_done == 2
+    sa = torch.load(tmp_path / "a" / "state.pt", weights_only=True)["model"]
+    sb = torch.load(tmp_path / "b" / "state.pt", weights_only=True)["model"]
+    for k in sa:
+        assert torch.allclose(sa[k].float(), sb[k].float(), atol=1e-6), k
+
+
+def test_cancel_stops_promptly_and_resumes_mid_epoch(tmp_path):
+    cancel = threading.Event()
+    steps = []
+
+    def cb(p):
+        if p.phase == "train":
+            steps.append(p.step)
+            if p.step == 2:
+                cancel.set()
+
+    res = train(tiny(tmp_path, epochs=3), [cb], cancel, resume=False)
+    assert res.status == "cancelled" and steps == [1, 2]
+    state = torch.load(tmp_path / "run" / "state.pt", weights_only=True)
+    assert state["epoch"] == 0 and state["step"] == 2
+    steps.clear()
+    res2 = train(tiny(tmp_path, epochs=1), [lambda p: p.phase == "train" and steps.append(p.step)], resume=True)
+    assert res2.status == "done" and steps[0] == 3
+
+
+def test_simclr_and_passage_modes_run(tmp_path):
+    for mode in ("simclr-sheet", "simclr-audio"):
+        r = train(tiny(tmp_path, mode=mode, out_dir=str(tmp_path / mode), epochs=1, augment=True), resume=False)
+        assert r.status == "done" and r.best_path is not None
+    sheet_ckpt = tmp_path / "simclr-sheet" / "best.pt"
+    r = train(tiny(tmp_path, out_dir=str(tmp_path / "init"), epochs=1, init_from=str(sheet_ckpt)), resume=False)
+    assert read_checkpoint(r.best_path)["data"]["init_from"] == ["sheet<-best.pt"]
+    parch = {"sheet": TINY["sheet"], "audio": {"input_shape": [92, 20], "width": 4, "convs_per_block": 1}, "hidden": 8}
+    r = train(tiny(tmp_path, mode="passage", arch=parch, out_dir=str(tmp_path / "passage"), epochs=1, batch_size=8),
+              resume=False)
+    assert r.status == "done" and read_checkpoint(r.best_path)["kind"] == "passage"
+
+
+def test_augmentations_keep_shapes_and_ranges():
+    p = synthetic_pairs(n_pieces=2, per_piece=8)
+    g = torch.Generator().manual_seed(0)
+    s = augment_sheet(torch.from_numpy(p.sheet), 100, SheetAugment(p=1.0), g)
+    a = augment_audio(torch.from_numpy(p.audio.astype(np.float32)), 42, AudioAugment(p=1.0), g)
+    assert s.shape == (16, 80, 100) and 0.0 <= s.min() and s.max() <= 1.0
+    assert a.shape == (16, 92, 42) and torch.isfinite(a).all() and a.min() >= 0
+    assert not torch.allclose(a, augment_audio(torch.from_numpy(p.audio.astype(np.float32)), 42, AudioAugment(p=1.0), g))
+
+
+def test_pairset_save_load_and_errors(tmp_path):
+    p = synthetic_pairs(n_pieces=3, per_piece=4)
+    p.save(tmp_path / "pairs")
+    q = PairSet.load(tmp_path / "pairs")
+    assert len(q) == 12 and q.splits == p.splits and np.array_equal(q.sheet, p.sheet)
+    with pytest.raises(CompanionError, match="no prepared"):
+        PairSet.load(tmp_path / "nothing")
+    with pytest.raises(ConfigError):
+        TrainConfig.from_dict({"mode": "snippet", "data": "x", "bogus": 1})
+    with pytest.raises(ConfigError):
+        TrainConfig.from_dict({"mode": "dance", "data": "x"})
+
+
+def test_cli_train_and_eval_on_tiny_config(tmp_path, capsys):
+    synthetic_pairs(n_pieces=6, per_piece=20).save(tmp_path / "pairs")
+    cfg = {"mode": "snippet", "data": "pairs", "out_dir": "run", "arch": TINY, "epochs": 1, "batch_size": 16,
+           "threads": 1, "augment": True}
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(cfg))
+    assert main(["train", "--config", str(path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["status"] == "done" and (tmp_path / "run" / "best.pt").is_file()
+    assert main(["eval", "--model", str(tmp_path / "run" / "best.pt"), "--pairs", str(tmp_path / "pairs"),
+                 "--split", "test", "--out", str(tmp_path / "ev"), "--json"]) == 0
+    ev = json.loads((tmp_path / "ev" / "eval.json").read_text())
+    assert ev["snippet_retrieval"]["audio_to_sheet"]["n"] > 0 and "piece_identification" in ev
+    assert (tmp_path / "ev" / "ranks.png").is_file()
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    assert main(["train", "--config", str(bad)]) == 1
