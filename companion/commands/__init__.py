@@ -10,7 +10,9 @@ COMMAND_MODULES: list[str] = [
     "companion.commands.bench_audio",
     "companion.commands.bench_listen",
     "companion.commands.demo",
+    "companion.commands.evaluate",
     "companion.commands.info",
     "companion.commands.library",
     "companion.commands.listen",
+    "companion.commands.train",
 ]
