@@ -72,18 +72,26 @@ def load_engine_consumer(cfg: Config, library_dir: Path) -> tuple[Any | None, st
             "the identification engine does not offer live listening yet "
             f"(companion.engine.{ENGINE_HOOK} is missing)"
         )
-    return factory(cfg, library_dir), ""
+    try:
+        return factory(cfg, library_dir), ""
+    except CompanionError as exc:  # e.g. no library yet: listening still works, without identification
+        return None, str(exc)
 
 
 def _describe_result(result: Any) -> str:
+    """One line for a result: ``piece: TITLE | page 2, system 3`` or why there is none."""
+    if not (hasattr(result, "piece") or hasattr(result, "system")):
+        return str(result)
     piece = getattr(result, "piece", None)
     system = getattr(result, "system", None)
-    if piece is None and system is None:
-        return str(result)
-    parts = [f"piece: {piece}"]
+    if piece is None:
+        status = getattr(result, "status", None)
+        why = getattr(status, "value", status)
+        return f"no piece identified ({why})" if why is not None else "no piece identified"
+    line = f"piece: {piece}"
     if system is not None:
-        parts.append(f"system {system}")
-    return " | ".join(parts)
+        line += f" | system {system}" if isinstance(system, int) else f" | {system}"
+    return line
 
 
 def run(args: argparse.Namespace, cfg: Config, out: TextIO | None = None) -> int:
@@ -116,7 +124,7 @@ def run(args: argparse.Namespace, cfg: Config, out: TextIO | None = None) -> int
         raise CompanionError(f"library folder {library_dir} does not exist")
     consumer, why = load_engine_consumer(cfg, library_dir)
     if consumer is None:
-        print(f"identification is not available yet: {why}. Showing level, silence and state only.", file=out)
+        print(f"identification is not available: {why}. Showing level, silence and state only.", file=out)
 
     session = CaptureSession(
         cfg.audio,

@@ -59,7 +59,9 @@ class FrameConsumer(Protocol):
     thread and should take well under one hop (50 ms) on average.
 
     Optional: ``on_silence(t)`` is called when the silence gate closes (the
-    pianist stopped), ``reset()`` when a new stream starts.
+    pianist stopped; what it returns, if not None, is published as a result),
+    ``reset()`` when a new stream starts. Results of ``on_frames`` are only
+    published while the gate is open: no claims during silence or room noise.
     """
 
     def on_frames(self, frames: np.ndarray, t: float) -> Any | None: ...
@@ -81,6 +83,8 @@ class SessionParams:
     """At most this much audio per worker step, so results keep flowing after a stall."""
     stall_timeout_s: float = 3.0
     """No callback for this long while running means the device is gone."""
+    close_timeout_s: float = 2.0
+    """Give up closing a stream after this long (PortAudio may hang on a vanished device)."""
     retry_initial_s: float = 1.0
     retry_max_s: float = 30.0
     publish_frames: bool = False
@@ -169,6 +173,7 @@ class CaptureSession:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._finished = threading.Event()
+        self._eof = False
         self._stream: Any = None
         self._ring: RingBuffer | None = None
         self._stream_ended = False
@@ -178,6 +183,7 @@ class CaptureSession:
         self._stream_pos = 0  # samples (device rate) fed to the spectrogram, gaps included
         self._gap_total = 0  # of which silence put in for dropped samples
         self._was_sound = False
+        self._closers: list[threading.Thread] = []
 
     # ------------------------------------------------------------------ control
     @property
@@ -195,6 +201,7 @@ class CaptureSession:
                 return
             self._stop.clear()
             self._finished.clear()
+            self._eof = False
             self._thread = threading.Thread(target=self._run, name="companion-capture", daemon=True)
             self._thread.start()
 
@@ -224,7 +231,10 @@ class CaptureSession:
         self.restart()
 
     def wait_finished(self, timeout: float | None = None) -> bool:
-        """For finite sources (files): wait until the whole file was processed."""
+        """Wait until the worker ended: a file was processed to its end, stop(), or an error.
+
+        True when it did within ``timeout``; the final StatusEvent is published by then.
+        """
         return self._finished.wait(timeout)
 
     # ------------------------------------------------------------------ state
@@ -271,7 +281,7 @@ class CaptureSession:
                     failure = self._pump()
                     self._close()
                     if failure is None:  # stopped, finished or restart requested
-                        if self._finished.is_set() or self._stop.is_set():
+                        if self._eof or self._stop.is_set():
                             break
                         continue
                     self.stats.reconnects += 1
@@ -289,9 +299,10 @@ class CaptureSession:
             log.exception("capture worker failed")
             self._close()
             self._set_state(CaptureState.ERROR, f"{type(exc).__name__}: {exc}")
+            self._finished.set()
             return
         self._close()
-        if self._finished.is_set():
+        if self._eof:
             self._set_state(CaptureState.IDLE, "end of input", message="Finished: the whole input was processed.")
         else:
             self._set_state(CaptureState.IDLE)
@@ -299,6 +310,10 @@ class CaptureSession:
 
     def _rescan(self) -> None:
         backend = self._backend
+        self._closers = [t for t in self._closers if t.is_alive()]
+        if self._closers:  # restarting PortAudio under a stream stuck in close() could crash it
+            log.info("device re-scan skipped: an old stream is still closing")
+            return
         if backend is not None:
             devmod.rescan(backend)
 
@@ -341,6 +356,7 @@ class CaptureSession:
         self._gap_total = 0
         self._was_sound = False
         self._stream_ended = False
+        callback, finished = self._make_callbacks(self._ring)
         reset = getattr(self.consumer, "reset", None)
         if callable(reset):
             reset()
@@ -351,8 +367,8 @@ class CaptureSession:
             dtype="float32",
             blocksize=self.params.blocksize,
             latency=self.params.latency,
-            callback=self._callback,
-            finished_callback=self._on_finished,
+            callback=callback,
+            finished_callback=finished,
         )
         if getattr(backend, "accepts_backpressure", False):
             ring = self._ring
@@ -372,24 +388,46 @@ class CaptureSession:
         return None
 
     def _close(self) -> None:
+        """Close the stream, giving up after ``close_timeout_s``.
+
+        PortAudio can hang in stop/close on a device that was unplugged; the
+        worker must not hang with it, so closing runs on a helper thread.
+        """
         stream, self._stream = self._stream, None
-        if stream is not None:
-            _close_quietly(stream)
-
-    # PortAudio thread: copy, count, nothing else.
-    def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
-        ring = self._ring
-        if ring is None:
+        if stream is None:
             return
-        self._last_callback = time.monotonic()
-        self.stats.callbacks += 1
-        if status and getattr(status, "input_overflow", False):
-            self.stats.overflows += 1
-            ring.note_dropped(frames)
-        ring.write(indata, self._last_callback)
+        closer = threading.Thread(target=_close_quietly, args=(stream,), name="companion-close", daemon=True)
+        closer.start()
+        closer.join(self.params.close_timeout_s)
+        if closer.is_alive():
+            log.warning("audio stream did not close within %.1f s; abandoned", self.params.close_timeout_s)
+            self._closers.append(closer)
 
-    def _on_finished(self) -> None:
-        self._stream_ended = True
+    def _make_callbacks(self, ring: RingBuffer) -> tuple[Any, Any]:
+        """The stream's callback and finished callback, bound to *this* stream's ring.
+
+        A stream abandoned in a hung close() may still call back later: bound to
+        its own (old) ring, it can never write into the new stream's ring or end it.
+        """
+        stats = self.stats
+
+        # PortAudio's thread: copy, count, nothing else.
+        def callback(indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+            if ring is not self._ring:
+                return
+            now = time.monotonic()
+            self._last_callback = now
+            stats.callbacks += 1
+            if status and getattr(status, "input_overflow", False):
+                stats.overflows += 1
+                ring.note_dropped(frames)
+            ring.write(indata, now)
+
+        def finished() -> None:
+            if ring is self._ring:
+                self._stream_ended = True
+
+        return callback, finished
 
     def _pump(self) -> Failure | None:
         """Process audio until stop/restart (None), end of a finite source (None), or a failure."""
@@ -408,7 +446,7 @@ class CaptureSession:
                     error = getattr(self._stream, "error", None)
                     if finite and error is None:
                         self._drain_end()
-                        self._finished.set()
+                        self._eof = True
                         return None
                     detail = str(error) if error else "the audio stream stopped by itself"
                     return Failure(CaptureState.DEVICE_LOST, detail)
@@ -481,7 +519,12 @@ class CaptureSession:
         if self._was_sound and not sound:
             on_silence = getattr(self.consumer, "on_silence", None)
             if callable(on_silence):
-                on_silence(t0)
+                # what the consumer says when playing stops ("silent") retracts, not
+                # claims: it is published although the gate is closed
+                update = on_silence(t0)
+                if update is not None:
+                    self.stats.results += 1
+                    self.channel.publish(ResultEvent(t0, update, None))
         self._was_sound = sound
         if self.params.publish_frames:
             self.channel.publish(FramesEvent(t0, frames))
@@ -541,7 +584,8 @@ def ring_dropped_samples(ring: RingBuffer | None) -> int:
 
 
 def _close_quietly(stream: Any) -> None:
-    for name in ("stop", "close"):
+    # abort, not stop: an input stream has nothing to drain, and stop can wait on a dead device
+    for name in ("abort" if hasattr(stream, "abort") else "stop", "close"):
         try:
             getattr(stream, name)()
         except Exception as exc:  # a vanished device may refuse even to close

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 COMMON_RATES: tuple[int, ...] = (48000, 44100, 96000, 88200, 32000, 24000, 22050, 16000, 8000)
 """Rates probed when a device's default rate cannot be used (most common first)."""
+MIN_GOOD_RATE = 16000
+"""Lower rates lose the top of the spectrogram (6 kHz): used only when nothing else works."""
 
 
 class NoAudioSystem(AudioError):
@@ -246,6 +248,8 @@ def choose_stream_format(
     backend = backend or get_backend()
     rates = [r for r in (preferred_rate, device.default_samplerate) if r]
     rates += [r for r in COMMON_RATES if r not in rates]
+    # below 16 kHz the spectrogram's top bands (up to 6 kHz) go missing: last resort only
+    rates.sort(key=lambda r: r < MIN_GOOD_RATE)
     channel_options = [1] + ([2] if device.max_input_channels >= 2 else [])
     other: BaseException | None = None
     for channels in channel_options:

@@ -95,8 +95,9 @@ class CountingConsumer:
         self.calls.append((t, len(frames)))
         return {"t": t}
 
-    def on_silence(self, t: float) -> None:
+    def on_silence(self, t: float) -> str:
         self.silences.append(t)
+        return "stopped playing"
 
     def reset(self) -> None:
         self.resets += 1
@@ -116,8 +117,10 @@ def test_consumer_gets_every_frame_and_no_results_are_published_in_silence(tmp_p
     # t is the first frame's time: consecutive calls tile the timeline
     ends = [round(t * 20) + n for t, n in consumer.calls]
     assert [round(t * 20) for t, _ in consumer.calls[1:]] == ends[:-1]
-    results = [e for e in events if isinstance(e, ResultEvent)]
+    results = [e for e in events if isinstance(e, ResultEvent) and isinstance(e.result, dict)]
     assert results and all(2.0 <= e.t <= 5.6 for e in results)  # only while playing (+release)
+    stopped = [e for e in events if isinstance(e, ResultEvent) and e.result == "stopped playing"]
+    assert len(stopped) == 1 and stopped[0].t == consumer.silences[0]
     assert session.stats.suppressed_results >= 2  # both silent stretches
     assert len(consumer.silences) == 1 and 5.0 < consumer.silences[0] < 6.0
     assert consumer.resets == 1

@@ -23,7 +23,7 @@ def test_listen_to_a_file_without_engine(tmp_path: Path, capsys: pytest.CaptureF
     monkeypatch.delattr(companion.engine, listen.ENGINE_HOOK, raising=False)
     assert main(["listen", "--input-file", str(_chords_file(tmp_path)), "--speed", "0"]) == 0
     out = capsys.readouterr().out
-    assert "identification is not available yet" in out
+    assert "identification is not available" in out
     assert "[running]" in out and "Finished" in out
     assert "silence" in out and "sound" in out and "level" in out
     assert "60 frames, dropped buffers: 0" in out
