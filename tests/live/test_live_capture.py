@@ -296,3 +296,46 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(AudioError, match="not found"):
         FileBackend(tmp_path / "nope.wav")
+
+
+def test_busy_while_probing_formats_is_busy_not_rate_unsupported() -> None:
+    sd = FakeSoundDevice()
+    sd.check_error = PortAudioError("Error opening InputStream: Device unavailable", -9985)
+    session = CaptureSession(backend=sd, params=FAST)
+    rec = Recorder(session)
+    session.start()
+    rec.wait(CaptureState.DEVICE_BUSY)
+    sd.check_error = None  # the other program let go of the microphone
+    rec.wait(CaptureState.RUNNING)
+    session.stop()
+    assert CaptureState.RATE_UNSUPPORTED not in rec.states
+
+
+def test_a_stream_that_hangs_in_close_is_abandoned_and_cannot_disturb_the_next() -> None:
+    sd = FakeSoundDevice()
+    sd.behaviour, sd.after = "stall_after", 20
+    release = __import__("threading").Event()
+    params = SessionParams(retry_initial_s=0.05, stall_timeout_s=0.3, close_timeout_s=0.2, poll_s=0.002)
+    session = CaptureSession(backend=sd, params=params)
+    rec = Recorder(session)
+    session.start()
+    rec.wait(CaptureState.RUNNING)
+    first = sd.streams[0]
+    first.abort = first.stop = lambda: release.wait(5)  # type: ignore[method-assign]
+    first.close = lambda: None  # type: ignore[method-assign]
+    sd_first_callback = first.callback
+    rec.wait(CaptureState.DEVICE_LOST)
+    sd.behaviour = "ok"
+    rec.wait(CaptureState.RUNNING, count=2)
+    assert sd.rescans == 0  # no PortAudio restart under a stream stuck in close()
+    session.stop()
+    ring = session._ring
+    assert ring is not None
+    before = ring.written
+    block = np.ones((512, 1), np.float32)
+    sd_first_callback(block, 512, None, None)  # the abandoned stream calls back late: ignored
+    assert ring.written == before
+    sd.streams[-1].callback(block, 512, None, None)  # the current stream's callback does write
+    assert ring.written == before + 512
+    release.set()
+    type(first).stop(first)  # end the fake's thread (its stop() was replaced above)
