@@ -10,6 +10,7 @@ COMMAND_MODULES: list[str] = [
     "companion.commands.bench_audio",
     "companion.commands.bench_listen",
     "companion.commands.demo",
+    "companion.commands.identify",
     "companion.commands.evaluate",
     "companion.commands.info",
     "companion.commands.library",

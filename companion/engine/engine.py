@@ -42,6 +42,7 @@ from companion.engine.evidence import (
 )
 from companion.engine.follower import FollowerParams, SystemFollower
 from companion.engine.layout import Layout, SearchableLibrary
+from companion.engine.passage_cache import PassageCache
 from companion.engine.results import EngineUpdate, PieceConfidence, Position, Status
 from companion.errors import CompanionError
 
@@ -83,7 +84,7 @@ class EngineParams:
     method: str = "full"
     hop_frames: int = 10
     """Frames between updates (10 = 0.5 s at 20 fps)."""
-    excerpts_per_hop: int = 2
+    excerpts_per_hop: int = 1
     """Excerpts embedded per hop, ending at the newest frame and spread over the hop."""
     k_snippets: int = 25
     passage_frames: int = 60
@@ -101,6 +102,9 @@ class EngineParams:
     """A hop whose loudest bin stays below this (log-spectrogram units, ~-60 dBFS) is silence."""
     identify_threshold: float = 0.5
     """Calibrated piece confidence needed to say 'identified' (full method)."""
+    release_threshold: float = 0.3
+    """Once identified, the same piece stays identified while its confidence is above this
+    (hysteresis: the display does not flicker on one ambiguous hop)."""
     vote_threshold: float = 0.3
     """Methods (a)/(b): accumulated vote share of the top piece needed to say 'identified'."""
     min_vote_hops: int = 2
@@ -150,6 +154,7 @@ class Engine:
                 "run 'companion index' on the library again to re-embed it"
             )
         self._history = max(EXCERPT_FRAMES + self.params.hop_frames, self.params.passage_frames)
+        self._passages = PassageCache(encoder)
         self._load_layout()
         self.reset()
 
@@ -170,6 +175,8 @@ class Engine:
         """Forget the performance (a new recording or stream starts)."""
         self._buf = np.zeros((self._history, N_BANDS), np.float32)
         self._filled = 0
+        self._frames_seen = 0
+        self._passages.reset()
         self._since_hop = 0
         self._t_next = 0.0
         self.follower.reset()
@@ -218,11 +225,13 @@ class Engine:
             self._buf[:-n] = self._buf[n:]
             self._buf[-n:] = x
         self._filled = min(self._history, self._filled + n)
+        self._frames_seen += n
 
     def silence(self, t: float) -> EngineUpdate:
         """The pianist stopped (silence gate closed): decay to 'unknown' and restart voting."""
         self._acc[:] = 0
         self._acc_hops = 0
+        self._last_flat = -1
         self.follower.update(np.zeros(self.n_systems), active=False)
         return EngineUpdate(t=t, status=Status.SILENT, unknown=self.follower.unknown_probability)
 
@@ -258,7 +267,7 @@ class Engine:
                     return None
             else:
                 spec = self._buf[-have:]
-                emb_p = np.asarray(self.encoder.embed_audio_passages([spec]), np.float32)[0]
+                emb_p = self._passages.embed(spec, self._frames_seen)
                 passage, top = passage_evidence(self.library, layout, emb_p, p.k_passages)
         return HopEvidence(sys_v, doc_v, sim, passage, top, n)
 
@@ -337,7 +346,11 @@ class Engine:
         conf = self.params.calibration(raw) * (raw > 0)
         unknown = f.unknown_probability
         best = int(np.argmax(raw)) if len(raw) else -1
-        if best < 0 or conf[best] < self.params.identify_threshold:
+        threshold = self.params.identify_threshold
+        if best >= 0 and self._last_flat >= 0 and self.layout.doc_of[self._last_flat] == best:
+            threshold = min(threshold, self.params.release_threshold)
+        if best < 0 or conf[best] < threshold:
+            self._last_flat = -1
             return EngineUpdate(t, Status.UNSURE, self._pieces(conf), None, float(max(unknown, 1 - conf.max(initial=0))))
         lo = int(self.layout.doc_start[best])
         hi = lo + int(self.layout.doc_sizes[best])

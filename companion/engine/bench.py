@@ -1,0 +1,460 @@
+"""``companion bench identify``: what the user experiences, measured.
+
+Two parts:
+
+**compute** -- time per hop of the full engine (embedding with the real
+encoder architecture on one thread, library search, HMM update) on a
+synthetic library of ``--pages`` pages (default 1,000). Embedding values do
+not change the cost, so random unit vectors stand in for an indexed library,
+and the encoders are the shipped ones when installed, else the same
+architecture with untrained weights (said in the output).
+
+**accuracy** -- on a development library (PDFs indexed with the shipped
+model) and rendered queries (a manifest of recordings with their system
+timings, rendered with a held-out soundfont and expressive timing):
+
+* R@1 and MRR of the true piece after 2, 5, 10, 20, 30 s of audio from random
+  start positions;
+* time to identify when the audio is streamed (first hop at which the right
+  piece is reported as identified);
+* the share of hops after identification on which the highlighted system is
+  the one being played, on performances with a repeat (a jump back);
+* false identifications on rendered pieces that are not in the library (a
+  query counts as false when any hop reports a piece as identified);
+
+for the baseline (a) snippet votes, (b) passage matching when a passage model
+is installed, and the full engine, from the same embeddings of the same
+queries (evidence is computed once and replayed through each method).
+
+Manifest (``--queries FILE``, JSON)::
+
+    {"pieces": [{"audio": "x.ogg", "pdf": "x.pdf" | null, "in_library": true,
+                 "systems": [[t_start, t_end, system_index_in_reading_order], ...]}, ...]}
+
+``pdf`` names the score of the piece as indexed in the library (matched by
+file name); out-of-library pieces have ``in_library: false``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from companion.config import Config
+from companion.engine.engine import Engine, EngineParams
+from companion.engine.evidence import HopEvidence
+from companion.engine.follower import FollowerParams
+from companion.engine.layout import ArrayLibrary, DocumentInfo
+from companion.engine.results import EngineUpdate, Status
+from companion.errors import CompanionError
+
+log = logging.getLogger(__name__)
+
+QUERY_LENGTHS = (2.0, 5.0, 10.0, 20.0, 30.0)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--part", choices=("all", "compute", "accuracy"), default="all")
+    p.add_argument("--pages", type=int, default=1000, help="compute: pages of the synthetic library")
+    p.add_argument("--hops", type=int, default=200, help="compute: hops to time")
+    p.add_argument("--library", metavar="DIR", help="accuracy: the indexed development library")
+    p.add_argument("--queries", metavar="FILE", help="accuracy: manifest of rendered queries (see module doc)")
+    p.add_argument("--per-piece", type=int, default=4, help="accuracy: random start positions per piece and length")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fit", metavar="FILE",
+                   help="fit the engine's parameters on this manifest (development pieces, never the "
+                        "evaluation pieces) and store them in models/engine.json before measuring")
+    p.add_argument("--json", action="store_true", help="print machine-readable results")
+
+
+# -- compute -------------------------------------------------------------------------------------
+
+
+def untrained_encoder(tmp: Path):
+    """The real encoder classes with untrained weights (for timing only)."""
+    import torch
+
+    from companion.models.checkpoint import save_checkpoint
+    from companion.models.embedder import Embedder
+    from companion.models.encoders import SnippetModel
+    from companion.models.passage import PassageModel
+
+    torch.manual_seed(0)
+    save_checkpoint(SnippetModel(), tmp / "snippet.pt")
+    save_checkpoint(PassageModel(), tmp / "passage.pt")
+    return Embedder(tmp, threads=1)
+
+
+def synthetic_library(n_pages: int, systems_per_page: int = 6, snippets_per_system: int = 14,
+                      pages_per_doc: int = 10, snippet_dim: int = 32, passage_dim: int = 64,
+                      model_version: str = "", seed: int = 0) -> ArrayLibrary:
+    """Random unit vectors in the shape of an indexed library of ``n_pages`` pages."""
+    rng = np.random.default_rng(seed)
+    n_docs = max(1, n_pages // pages_per_doc)
+    docs, pages, snippets, passages = [], [], [], []
+    for d in range(n_docs):
+        docs.append(DocumentInfo(d + 1, f"synthetic/{d:04d}.pdf", f"Synthetic {d}"))
+        sys_pages = [p for p in range(pages_per_doc) for _ in range(systems_per_page)]
+        pages.append(sys_pages)
+        z = rng.standard_normal((len(sys_pages), snippets_per_system, snippet_dim)).astype(np.float32)
+        snippets.append(list(z / np.linalg.norm(z, axis=2, keepdims=True)))
+        zp = rng.standard_normal((len(sys_pages), passage_dim)).astype(np.float32)
+        passages.append(zp / np.linalg.norm(zp, axis=1, keepdims=True))
+    return ArrayLibrary(docs, pages, snippets, passages, model_version=model_version)
+
+
+def measure_compute(cfg: Config, n_pages: int, hops: int, seed: int = 0) -> dict[str, Any]:
+    import faiss
+    import torch
+
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    from companion.models.embedder import Embedder, ModelNotFoundError
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            encoder = Embedder(cfg.models_dir, threads=1)
+            weights = "shipped"
+            if encoder.passage is None:
+                raise ModelNotFoundError("no passage model")
+        except Exception:  # no (complete) shipped model: same architecture, untrained weights
+            encoder = untrained_encoder(Path(tmp))
+            weights = "untrained (same architecture; cost does not depend on the weights)"
+        t0 = time.perf_counter()
+        library = synthetic_library(n_pages, model_version=encoder.model_version, seed=seed)
+        build_s = time.perf_counter() - t0
+        rng = np.random.default_rng(seed)
+        spec = np.abs(rng.standard_normal((hops * 10 + 200, 92))).astype(np.float32)
+        out: dict[str, Any] = {"pages": n_pages, "systems": library.layout.n_systems,
+                               "snippet_vectors": library._snippets.size, "weights": weights,
+                               "library_build_s": round(build_s, 2), "threads": 1}
+        for method in ("votes", "full"):
+            engine = Engine(library, encoder, EngineParams(method=method))
+            engine.push(spec[:200], 0.0)  # warm up, fill the history
+            wall, cpu = [], []
+            for h in range(hops):
+                chunk = spec[200 + 10 * h : 210 + 10 * h]
+                t, c = time.perf_counter(), time.thread_time()
+                engine.push(chunk)
+                cpu.append(time.thread_time() - c)
+                wall.append(time.perf_counter() - t)
+            ms, cms = np.array(wall) * 1000, np.array(cpu) * 1000
+            out[method] = {"median_ms": round(float(np.median(ms)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2),
+                           "max_ms": round(float(ms.max()), 2),
+                           "cpu_median_ms": round(float(np.median(cms)), 2),
+                           "cpu_p95_ms": round(float(np.percentile(cms, 95)), 2), "hops": hops}
+    return out
+
+
+# -- accuracy ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Query:
+    piece: int
+    doc_index: int | None
+    """Index of the true document in the engine's layout (None: not in the library)."""
+    spec: np.ndarray
+    truth: np.ndarray | None
+    """Per frame, the system index (reading order) being played, or -1 when unknown."""
+    kind: str
+    length: float = 0.0
+
+
+@dataclass
+class PieceAudio:
+    doc_index: int | None
+    spec: np.ndarray
+    systems: list[tuple[float, float, int]]
+
+
+def load_manifest(path: Path, engine: Engine, cfg: Config) -> list[PieceAudio]:
+    from companion.audio import log_spectrogram
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CompanionError(f"cannot read the query manifest {path}: {exc}") from exc
+    by_name = {Path(d.path).name: i for i, d in enumerate(engine.layout.documents)}
+    pieces = []
+    for entry in data.get("pieces", []):
+        audio = Path(entry["audio"])
+        if not audio.is_absolute():
+            audio = Path(path).parent / audio
+        doc = None
+        if entry.get("in_library", True):
+            name = Path(entry["pdf"]).name
+            if name not in by_name:
+                raise CompanionError(f"{name} (in the manifest) is not in the library; index it first")
+            doc = by_name[name]
+        spec = log_spectrogram(audio, cfg=cfg.audio)
+        pieces.append(PieceAudio(doc, spec, [tuple(s) for s in entry.get("systems", [])]))
+    if not pieces:
+        raise CompanionError(f"the manifest {path} lists no pieces")
+    return pieces
+
+
+def truth_frames(piece: PieceAudio, n: int, fps: float = 20.0) -> np.ndarray:
+    out = np.full(n, -1, dtype=np.int64)
+    for t0, t1, idx in piece.systems:
+        out[int(round(t0 * fps)) : int(round(t1 * fps))] = int(idx)
+    return out[:n]
+
+
+def make_queries(pieces: Sequence[PieceAudio], per_piece: int, seed: int, fps: float = 20.0) -> list[Query]:
+    """Random-start excerpts of every length, long streams with a repeat, and strangers."""
+    rng = np.random.default_rng(seed)
+    out: list[Query] = []
+    for i, p in enumerate(pieces):
+        truth = truth_frames(p, len(p.spec), fps)
+        if p.doc_index is None:
+            for _ in range(per_piece):
+                L = int(30 * fps)
+                s = int(rng.integers(0, max(1, len(p.spec) - L)))
+                out.append(Query(i, None, p.spec[s : s + L], None, "stranger", 30.0))
+            continue
+        for length in QUERY_LENGTHS:
+            L = int(length * fps)
+            for _ in range(per_piece):
+                s = int(rng.integers(0, max(1, len(p.spec) - L)))
+                out.append(Query(i, p.doc_index, p.spec[s : s + L], truth[s : s + L], "excerpt", length))
+        # a performance with a repeat: systems a..b, then back to a and on
+        systems = sorted(p.systems)
+        if len(systems) >= 4:
+            for _ in range(max(1, per_piece // 2)):
+                a = int(rng.integers(0, len(systems) - 3))
+                b = min(len(systems) - 1, a + int(rng.integers(2, 4)))
+                c = min(len(systems) - 1, b + 1)
+                seg = lambda lo, hi: (int(round(systems[lo][0] * fps)), int(round(systems[hi][1] * fps)))
+                (s1, e1), (s2, e2) = seg(a, b), seg(a, c)
+                spec = np.concatenate([p.spec[s1:e1], p.spec[s2:e2]])
+                tr = np.concatenate([truth[s1:e1], truth[s2:e2]])
+                out.append(Query(i, p.doc_index, spec, tr, "repeat", len(spec) / fps))
+    return out
+
+
+@dataclass
+class MethodStats:
+    ranks: dict[float, list[int]] = field(default_factory=dict)
+    tti: list[float] = field(default_factory=list)
+    """Seconds to identify (inf when never)."""
+    follow_ok: int = 0
+    follow_n: int = 0
+    false_ids: int = 0
+    strangers: int = 0
+    wrong_ids: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for length, r in sorted(self.ranks.items()):
+            arr = np.asarray(r, dtype=np.float64)
+            out[f"{length:g}s"] = {"R@1": round(float(np.mean(arr == 1)), 3),
+                                    "MRR": round(float(np.mean(1.0 / arr)), 3), "n": len(r)}
+        tti = np.asarray(self.tti)
+        finite = tti[np.isfinite(tti)]
+        out["time_to_identify"] = {
+            "median_s": round(float(np.median(tti)), 2) if len(tti) else None,
+            "p25_s": round(float(np.percentile(tti, 25)), 2) if len(tti) else None,
+            "p75_s": round(float(np.percentile(tti, 75)), 2) if len(tti) else None,
+            "identified": f"{len(finite)}/{len(tti)}",
+            "wrong_piece_first": self.wrong_ids,
+        }
+        out["system_right_after_id"] = round(self.follow_ok / self.follow_n, 3) if self.follow_n else None
+        out["system_hops"] = self.follow_n
+        out["false_identification"] = round(self.false_ids / self.strangers, 3) if self.strangers else None
+        out["strangers"] = self.strangers
+        return out
+
+
+def document_scores(engine: Engine) -> np.ndarray:
+    if engine.params.method == "full":
+        return engine.follower.document_probabilities()
+    return engine._acc.copy()
+
+
+def rank_of(scores: np.ndarray, target: int) -> int:
+    """1-based rank, ties broken pessimistically."""
+    return int((scores >= scores[target]).sum()) if scores[target] > 0 else len(scores)
+
+
+def evaluate(engines: dict[str, Engine], queries: Sequence[Query],
+             observations: Sequence[list[tuple[float, HopEvidence | Status]]]) -> dict[str, MethodStats]:
+    stats = {name: MethodStats() for name in engines}
+    for q, obs in zip(queries, observations):
+        for name, engine in engines.items():
+            st = stats[name]
+            updates = engine.replay(obs)
+            if q.kind == "excerpt":
+                st.ranks.setdefault(q.length, []).append(rank_of(document_scores(engine), q.doc_index))
+            if q.kind == "stranger":
+                st.strangers += 1
+                st.false_ids += any(u.status is Status.IDENTIFIED for u in updates)
+                continue
+            if q.kind == "excerpt" and q.length < 30:
+                continue
+            first = _time_to_identify(updates, q, engine)
+            st.tti.append(first)
+            st.wrong_ids += any(u.status is Status.IDENTIFIED and u.position.document_id !=
+                                engine.layout.documents[q.doc_index].id for u in updates
+                                if not np.isfinite(first) or u.t < first)
+            if np.isfinite(first) and q.truth is not None:
+                for u in updates:
+                    if u.t < first:
+                        continue
+                    f = min(int(round(u.t * 20)), len(q.truth) - 1)
+                    if q.truth[f] < 0:
+                        continue
+                    st.follow_n += 1
+                    st.follow_ok += (u.status is Status.IDENTIFIED and u.position is not None
+                                     and u.position.document_id == engine.layout.documents[q.doc_index].id
+                                     and u.position.index == int(q.truth[f]))
+    return stats
+
+
+def _time_to_identify(updates: list[EngineUpdate], q: Query, engine: Engine) -> float:
+    """Stream time (from the query's start) of the first hop that reports the right piece."""
+    for u in updates:
+        if u.status is Status.IDENTIFIED and u.position is not None \
+                and engine.layout.doc_index(u.position.document_id) == q.doc_index:
+            return u.t
+    return float("inf")
+
+
+def build_engines(library, encoder, base: EngineParams) -> dict[str, Engine]:
+    from companion.engine.evidence import has_passage_encoder, library_has_passages
+
+    engines = {"votes": Engine(library, encoder, replace(base, method="votes")),
+               "full": Engine(library, encoder, replace(base, method="full"))}
+    if has_passage_encoder(encoder) and library_has_passages(library):
+        engines["passages"] = Engine(library, encoder, replace(base, method="passages"))
+    return engines
+
+
+def fit_params(library, encoder, pieces: Sequence[PieceAudio], seed: int) -> tuple[EngineParams, dict]:
+    """Grid search of the decision parameters on development pieces.
+
+    Objective: the criteria of the benchmark together -- R@1 at 10 s, system
+    accuracy, speed of identification -- with false identifications weighed
+    heavily (a wrong piece on the stand is worse than a late right one).
+    """
+    queries = make_queries(pieces, 2, seed + 1000)
+    base = EngineParams()
+    observer = Engine(library, encoder, base)
+    obs = [observer.observe_all(q.spec) for q in queries]
+    best: tuple[float, EngineParams, dict] | None = None
+    for T in (0.03, 0.05, 0.1, 0.2):
+        for u in (0.3, 0.5, 0.7, 0.85, 0.95):
+            for thr in (0.5, 0.7):
+                for vt in (0.2, 0.3, 0.5):
+                    p = replace(base, identify_threshold=thr, vote_threshold=vt,
+                                follower=replace(base.follower, temperature=T, unknown_score=u))
+                    engines = build_engines(library, encoder, p)
+                    engines.pop("passages", None)
+                    st = evaluate(engines, queries, obs)
+                    s = st["full"].summary()
+                    r1 = st["full"].summary().get("10s", {}).get("R@1", 0.0)
+                    tti = np.asarray(st["full"].tti)
+                    speed = float(np.mean(np.exp(-np.minimum(tti, 60) / 10.0))) if len(tti) else 0.0
+                    score = r1 + (s["system_right_after_id"] or 0) + speed - 3 * (s["false_identification"] or 0)
+                    if best is None or score > best[0]:
+                        best = (score, p, {"objective": round(score, 4), "full": s,
+                                           "votes": st["votes"].summary()})
+    assert best is not None
+    # the baseline's threshold is fitted on its own criterion, so the comparison is fair
+    return best[1], best[2]
+
+
+def run_accuracy(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
+    from companion.engine.session import load_params, open_library, save_params
+    from companion.models.embedder import Embedder
+
+    if not args.library or not args.queries:
+        raise CompanionError("the accuracy part needs --library DIR (indexed development library) and "
+                             "--queries FILE (rendered query manifest); see `companion bench identify --help`")
+    library = open_library(Path(args.library))
+    encoder = Embedder(cfg.models_dir, threads=None)
+    params = load_params(cfg.models_dir, encoder.model_version)
+    probe = Engine(library, encoder, params)
+    fitted = None
+    if args.fit:
+        fit_pieces = load_manifest(Path(args.fit), probe, cfg)
+        params, notes = fit_params(library, encoder, fit_pieces, args.seed)
+        save_params(cfg.models_dir, encoder.model_version, params, {"fitted_on": str(args.fit), **notes})
+        fitted = notes
+    pieces = load_manifest(Path(args.queries), probe, cfg)
+    queries = make_queries(pieces, args.per_piece, args.seed)
+    engines = build_engines(library, encoder, params)
+    t0 = time.perf_counter()
+    observer = Engine(library, encoder, replace(params, method="full"))
+    obs = [observer.observe_all(q.spec) for q in queries]
+    embed_s = time.perf_counter() - t0
+    stats = evaluate(engines, queries, obs)
+    return {
+        "library": str(args.library), "documents": len(probe.layout.documents),
+        "systems": probe.layout.n_systems, "model_version": encoder.model_version,
+        "queries": {k: sum(q.kind == k for q in queries) for k in ("excerpt", "repeat", "stranger")},
+        "pieces_in_library": sum(p.doc_index is not None for p in pieces),
+        "pieces_not_in_library": sum(p.doc_index is None for p in pieces),
+        "evidence_seconds": round(embed_s, 1), "fitted": fitted,
+        "methods": {name: s.summary() for name, s in stats.items()},
+    }
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, load {os.getloadavg()[0]:.1f}"
+
+
+def run_bench(args: argparse.Namespace, cfg: Config) -> int:
+    result: dict[str, Any] = {"machine": machine()}
+    if args.part in ("all", "compute"):
+        result["compute"] = measure_compute(cfg, args.pages, args.hops, args.seed)
+    if args.part in ("all", "accuracy"):
+        if args.part == "all" and not (args.library and args.queries):
+            result["accuracy"] = "skipped: give --library and --queries"
+        else:
+            result["accuracy"] = run_accuracy(cfg, args)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(format_report(result))
+    return 0
+
+
+def format_report(result: dict[str, Any]) -> str:
+    lines = [f"machine: {result['machine']}"]
+    c = result.get("compute")
+    if c:
+        lines.append(f"compute per hop, {c['pages']} pages ({c['systems']} systems, {c['snippet_vectors']} snippets), "
+                     f"1 thread, weights {c['weights']}:")
+        for m in ("votes", "full"):
+            lines.append(f"  {m:8s} wall: median {c[m]['median_ms']:.1f} ms  p95 {c[m]['p95_ms']:.1f} ms  "
+                         f"max {c[m]['max_ms']:.1f} ms | CPU time of the engine thread: median "
+                         f"{c[m]['cpu_median_ms']:.1f} ms  p95 {c[m]['cpu_p95_ms']:.1f} ms")
+    a = result.get("accuracy")
+    if isinstance(a, str):
+        lines.append(f"accuracy: {a}")
+    elif a:
+        lines.append(f"accuracy: {a['documents']} documents, {a['systems']} systems; queries {a['queries']}")
+        for name, s in a["methods"].items():
+            lines.append(f"  [{name}]")
+            for length in QUERY_LENGTHS:
+                key = f"{length:g}s"
+                if key in s:
+                    lines.append(f"    {key:>4}: R@1 {s[key]['R@1']:.3f}  MRR {s[key]['MRR']:.3f}  (n={s[key]['n']})")
+            t = s["time_to_identify"]
+            lines.append(f"    time to identify: median {t['median_s']} s (p25 {t['p25_s']}, p75 {t['p75_s']}), "
+                         f"identified {t['identified']}, wrong piece first {t['wrong_piece_first']}")
+            lines.append(f"    system right after identification: {s['system_right_after_id']} ({s['system_hops']} hops)")
+            lines.append(f"    false identification (not in library): {s['false_identification']} (n={s['strangers']})")
+    return "\n".join(lines)
