@@ -17,7 +17,8 @@ the channel every 50 ms as the GUI does:
 
 Without ``--input-file`` the input is a synthetic piano-like piece (decaying
 harmonic chords with pauses, 44.1 kHz). The identification engine is not part
-of the path yet (no consumer is attached); frames are published instead.
+of the path unless ``--library DIR`` attaches it (it needs a trained model and
+an indexed library); frames are published either way.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--long-speed", type=float, default=0.0,
                    help="speed of the long run: 0 = as fast as possible (default), 1 = real time")
     p.add_argument("--input-file", metavar="FILE", help="audio to play (default: synthetic piano-like piece)")
+    p.add_argument("--library", metavar="DIR",
+                   help="attach the identification engine on this library (default: no engine)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
@@ -94,22 +97,24 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _session(cfg: Config, path: Path, speed: float, seconds: float) -> Any:
+def _session(cfg: Config, path: Path, speed: float, seconds: float, consumer: Any = None) -> Any:
     from companion.audio import audio_info
     from companion.live import CaptureSession, FileBackend, SessionParams
 
     duration = audio_info(path).duration
     repeat = max(1, math.ceil(seconds / duration)) if duration > 0 else 1
     backend = FileBackend(path, speed=speed, repeat=repeat)
-    return CaptureSession(cfg.audio, backend=backend, params=SessionParams(publish_frames=True))
+    return CaptureSession(
+        cfg.audio, backend=backend, consumer=consumer, params=SessionParams(publish_frames=True)
+    )
 
 
 def _drain(session: Any) -> int:
     return len(session.channel.poll())
 
 
-def run_realtime(cfg: Config, path: Path, seconds: float) -> dict[str, Any]:
-    session = _session(cfg, path, 1.0, seconds)
+def run_realtime(cfg: Config, path: Path, seconds: float, consumer: Any = None) -> dict[str, Any]:
+    session = _session(cfg, path, 1.0, seconds, consumer)
     rss0 = rss_mb()
     wall0, cpu0 = time.perf_counter(), time.process_time()
     session.start()
@@ -137,6 +142,7 @@ def run_realtime(cfg: Config, path: Path, seconds: float) -> dict[str, Any]:
         "latency_ms_p95": float(np.percentile(lat, 95)) if len(lat) else None,
         "latency_ms_max": float(lat.max()) if len(lat) else None,
         "frames": stats.frames,
+        "results": stats.results,
         "dropped_blocks": stats.dropped_blocks,
         "overflows": stats.overflows,
         "rss_mb_start": rss0,
@@ -146,8 +152,8 @@ def run_realtime(cfg: Config, path: Path, seconds: float) -> dict[str, Any]:
     }
 
 
-def run_long(cfg: Config, path: Path, seconds: float, speed: float) -> dict[str, Any]:
-    session = _session(cfg, path, speed, seconds)
+def run_long(cfg: Config, path: Path, seconds: float, speed: float, consumer: Any = None) -> dict[str, Any]:
+    session = _session(cfg, path, speed, seconds, consumer)
     rate = session._backend.info.sample_rate
     wall0 = time.perf_counter()
     session.start()
@@ -190,6 +196,15 @@ def run_long(cfg: Config, path: Path, seconds: float, speed: float) -> dict[str,
 def run(args: argparse.Namespace, cfg: Config) -> int:
     if args.seconds < 0 or args.long_seconds < 0 or args.long_speed < 0:
         raise CompanionError("--seconds, --long-seconds and --long-speed must be >= 0")
+    consumer = None
+    engine = "not included (no identification consumer attached; pass --library DIR)"
+    if args.library:
+        from companion.commands.listen import load_engine_consumer
+
+        consumer, why = load_engine_consumer(cfg, Path(args.library))
+        if consumer is None:
+            raise CompanionError(f"cannot attach the engine: {why}")
+        engine = f"included, library {args.library}"
     with tempfile.TemporaryDirectory() as tmp:
         if args.input_file:
             path = Path(args.input_file)
@@ -198,12 +213,12 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         report: dict[str, Any] = {
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "input": str(args.input_file or "synthetic piano-like piece, 60 s, 44.1 kHz"),
-            "engine": "not included (no identification consumer yet)",
+            "engine": engine,
         }
         if args.seconds > 0:
-            report["realtime"] = run_realtime(cfg, path, args.seconds)
+            report["realtime"] = run_realtime(cfg, path, args.seconds, consumer)
         if args.long_seconds > 0:
-            report["long"] = run_long(cfg, path, args.long_seconds, args.long_speed)
+            report["long"] = run_long(cfg, path, args.long_seconds, args.long_speed, consumer)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
