@@ -72,9 +72,11 @@ class ListenPanel(QWidget):
     message = Signal(str)
 
     def __init__(self, cfg: Config, runner: TaskRunner, input_file: Path | None = None,
-                 parent: QWidget | None = None) -> None:
+                 audio_backend: Any = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.cfg = cfg
+        self.audio_backend = audio_backend
+        """The audio system (None: sounddevice); tests pass a fake one."""
         self.runner = runner
         self.input_file = input_file
         self.session: CaptureSession | None = None
@@ -84,6 +86,7 @@ class ListenPanel(QWidget):
         self.history: deque[tuple[float, float]] = deque(maxlen=int(CONF_SECONDS * 4))
         self.last_identification: Identification | None = None
         self.frames_seen = 0
+        self.levels_seen = 0
         self._busy = False
         self._devices: list[Any] = []
         fps = cfg.audio.fps
@@ -203,7 +206,7 @@ class ListenPanel(QWidget):
     # -- devices ----------------------------------------------------------------------------------
     def refresh_devices(self) -> None:
         self.refresh_btn.setEnabled(False)
-        self.runner.start("list devices", _list_devices, on_finished=self._devices_listed,
+        self.runner.start("list devices", _list_devices, self.audio_backend, on_finished=self._devices_listed,
                           on_failed=lambda m, user: self._devices_listed(([], m)))
 
     def _devices_listed(self, result: tuple[list[Any], str]) -> None:
@@ -260,6 +263,7 @@ class ListenPanel(QWidget):
         self.history.clear()
         self._spec[:] = 0
         self.runner.start("start listening", _make_session, self.cfg, self.input_file, device, speed,
+                          self.audio_backend,
                           on_finished=self._session_ready, on_failed=self._start_failed)
 
     def _session_ready(self, made: tuple[CaptureSession, str]) -> None:
@@ -313,6 +317,7 @@ class ListenPanel(QWidget):
                 self._show_status(ev)
             elif isinstance(ev, LevelEvent):
                 lv = ev.level
+                self.levels_seen += 1
                 self.meter.set_level(lv.rms_dbfs, lv.peak_dbfs, lv.sound, lv.clipping)
                 flags = "sound" if lv.sound else "silence"
                 if lv.clipping:
@@ -397,12 +402,12 @@ class ListenPanel(QWidget):
             self.session = None
 
 
-def _list_devices(ctx: TaskContext) -> tuple[list[Any], str]:
+def _list_devices(ctx: TaskContext, backend: Any = None) -> tuple[list[Any], str]:
     from companion.live import list_input_devices
     from companion.live.devices import NoAudioSystem
 
     try:
-        return list_input_devices(), ""
+        return list_input_devices(backend), ""
     except NoAudioSystem as exc:
         return [], str(exc)
     except Exception as exc:  # PortAudio errors: show them, keep the app going
@@ -410,10 +415,10 @@ def _list_devices(ctx: TaskContext) -> tuple[list[Any], str]:
 
 
 def _make_session(ctx: TaskContext, cfg: Config, input_file: Path | None, device: Any,
-                  speed: float) -> tuple[CaptureSession, str]:
+                  speed: float, audio_backend: Any = None) -> tuple[CaptureSession, str]:
     from companion.live.file_source import FileBackend
 
-    backend = FileBackend(input_file, speed=speed) if input_file is not None else None
+    backend = FileBackend(input_file, speed=speed) if input_file is not None else audio_backend
     consumer, reason = live_engine(cfg, cfg.paths.library_dir)
     session = CaptureSession(cfg.audio, backend=backend, device=device, consumer=consumer,
                              params=SessionParams(publish_frames=True),

@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
     error_shown = Signal(str, str)
 
     def __init__(self, cfg: Config, input_file: Path | None = None, backend: LibraryBackend | None = None,
-                 apply_style: bool = True) -> None:
+                 apply_style: bool = True, audio_backend: Any = None) -> None:
         super().__init__()
         self.cfg = cfg
         self.setWindowTitle("companion")
@@ -94,7 +94,7 @@ class MainWindow(QMainWindow):
         self.library = LibraryView(self.backend, self.runner, self.cache)
         self.score = ScoreView(self.cache, lead=self.prefs.lead)
         self.score.set_two_pages(self.prefs.two_pages)
-        self.listen = ListenPanel(cfg, self.runner, input_file=input_file)
+        self.listen = ListenPanel(cfg, self.runner, input_file=input_file, audio_backend=audio_backend)
         self.lookup = LookupView(cfg, self.runner)
         self.training = TrainingView(cfg, self.runner)
         self.stack = QStackedWidget()

@@ -1,0 +1,78 @@
+"""The worker layer: results, progress, user errors, bugs and cancel arrive as signals."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from companion.errors import CompanionError  # noqa: E402
+
+
+@pytest.fixture
+def runner(qtbot):
+    from companion.gui.workers import TaskRunner
+
+    r = TaskRunner()
+    yield r
+    r.cancel_all()
+    r.wait(5000)
+
+
+def test_result_and_progress_arrive_on_the_gui_thread(qtbot, runner) -> None:
+    seen: list[tuple[float, str, object, bool]] = []
+    main = threading.get_ident()
+
+    def job(ctx, n):
+        for i in range(n):
+            ctx.progress((i + 1) / n, f"step {i + 1}", i)
+        return n * 2
+
+    results = []
+    task = runner.start("job", job, 3,
+                        on_progress=lambda f, t, p: seen.append((f, t, p, threading.get_ident() == main)),
+                        on_finished=results.append)
+    qtbot.waitUntil(lambda: results == [6] and not runner.active, timeout=5000)
+    assert [s[0] for s in seen] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert all(s[3] for s in seen), "progress must be delivered on the GUI thread"
+    assert task.state == "finished"
+    assert runner.active == []
+
+
+def test_user_error_and_crash_are_reported_not_raised(qtbot, runner) -> None:
+    failures = []
+
+    def bad(ctx):
+        raise CompanionError("the file is damaged")
+
+    def crash(ctx):
+        raise ZeroDivisionError("boom")
+
+    t1 = runner.start("bad", bad, on_failed=lambda m, u: failures.append((m, u)))
+    t2 = runner.start("crash", crash, on_failed=lambda m, u: failures.append((m, u)))
+    qtbot.waitUntil(lambda: len(failures) == 2, timeout=5000)
+    assert t1.state == t2.state == "failed"
+    assert ("the file is damaged", True) in failures
+    assert any(u is False and "ZeroDivisionError" in m for m, u in failures)
+
+
+def test_cancel_stops_a_running_task(qtbot, runner) -> None:
+    started = threading.Event()
+    cancelled = []
+
+    def slow(ctx):
+        started.set()
+        for _ in range(500):
+            ctx.check()
+            time.sleep(0.01)
+        return "finished anyway"
+
+    finished = []
+    task = runner.start("slow", slow, on_cancelled=lambda: cancelled.append(True), on_finished=finished.append)
+    assert started.wait(5)
+    task.cancel()
+    qtbot.waitUntil(lambda: cancelled == [True], timeout=5000)
+    assert finished == [] and task.state == "cancelled"
