@@ -56,6 +56,9 @@ class RingBuffer:
         self.capacity = int(capacity)
         self.channels = int(channels)
         self._data = np.zeros((self.capacity, self.channels), dtype=np.float32)
+        # np.zeros maps pages lazily; touch them now so the callback never takes
+        # a page fault (a real-time thread must not wait on the kernel)
+        self._data.fill(0.0)
         self._write = 0  # total samples written (producer-owned)
         self._read = 0  # total samples consumed (consumer-owned)
         self.dropped_samples = 0
