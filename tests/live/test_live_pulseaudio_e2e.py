@@ -44,48 +44,74 @@ def _rescan(sd: Any) -> None:
     sd._initialize()
 
 
+class PulseServer:
+    """A private PulseAudio server with a null sink, that a test can stop and start again."""
+
+    def __init__(self, runtime: Path) -> None:
+        self.runtime = runtime
+        self.env = dict(os.environ, XDG_RUNTIME_DIR=str(runtime), HOME=str(runtime))
+        self.env.pop("PULSE_SERVER", None)
+        self.log_file = runtime / "pulseaudio.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 15.0) -> str | None:
+        """Start and wait until it answers; None when up, else why not."""
+        with open(self.log_file, "ab") as log:
+            self.proc = subprocess.Popen(
+                ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit",
+                 "--log-target=stderr", f"--load=module-null-sink sink_name={SINK}",
+                 "--load=module-native-protocol-unix"],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                return f"PulseAudio cannot run here: {self.log_file.read_text(errors='replace')[-500:]}"
+            if subprocess.run(["pactl", "info"], env=self.env, capture_output=True, timeout=5).returncode == 0:
+                return None
+            if time.monotonic() > deadline:
+                return f"PulseAudio did not come up within {timeout:.0f} s"
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+
 @pytest.fixture(scope="module")
-def pulse_null_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A private PulseAudio server with a null sink; yields the env its clients need."""
+def pulse_null_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
+    """A running private PulseAudio server whose sink monitor PortAudio's ``pulse`` device records."""
     for tool in ("pulseaudio", "pactl", "paplay"):
         if shutil.which(tool) is None:
             pytest.skip(f"no audio system: {tool} not found (apt install pulseaudio pulseaudio-utils)")
     sd = _portaudio()
     runtime = tmp_path_factory.mktemp("pulse-runtime")
     runtime.chmod(0o700)
-    env = dict(os.environ, XDG_RUNTIME_DIR=str(runtime), HOME=str(runtime))
-    env.pop("PULSE_SERVER", None)
-    log_file = runtime / "pulseaudio.log"
-    with open(log_file, "wb") as log:
-        server = subprocess.Popen(
-            ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit",
-             "--log-target=stderr", f"--load=module-null-sink sink_name={SINK}",
-             "--load=module-native-protocol-unix"],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
+    server = PulseServer(runtime)
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            if server.poll() is not None:
-                pytest.skip(f"PulseAudio cannot run here: {log_file.read_text(errors='replace')[-500:]}")
-            ok = subprocess.run(["pactl", "info"], env=env, capture_output=True, timeout=5).returncode == 0
-            if ok:
-                break
-            if time.monotonic() > deadline:
-                pytest.skip("PulseAudio did not come up within 15 s")
-            time.sleep(0.1)
+        why = server.start()
+        if why is not None:
+            pytest.skip(why)
         names = {
             "XDG_RUNTIME_DIR": str(runtime),
             "PULSE_SERVER": f"unix:{runtime}/pulse/native",
             "PULSE_SOURCE": f"{SINK}.monitor",
         }
+        server.env["PULSE_SERVER"] = names["PULSE_SERVER"]
         saved = {k: os.environ.get(k) for k in names}
         os.environ.update(names)
         _rescan(sd)  # PortAudio lists devices at start-up: look again now that a server runs
         try:
             if not any(d["name"] == "pulse" and d["max_input_channels"] > 0 for d in sd.query_devices()):
                 pytest.skip("PortAudio has no 'pulse' device (apt install libasound2-plugins)")
-            yield dict(env, PULSE_SERVER=names["PULSE_SERVER"])
+            yield server
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -93,12 +119,7 @@ def pulse_null_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
                 else:
                     os.environ[k] = v
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(5)
+        server.stop()
         _rescan(sd)
 
 
@@ -110,7 +131,22 @@ def _best_alignment(live: np.ndarray, offline: np.ndarray) -> tuple[float, int]:
     return best
 
 
-def test_round_trip_through_pulseaudio(pulse_null_sink: dict[str, str], tmp_path: Path) -> None:
+def _wait_state(session: CaptureSession, states: list[CaptureState], state: CaptureState, count: int = 1,
+                timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while states.count(state) < count:
+        assert time.monotonic() < deadline, f"never reached {state}; states: {states}"
+        time.sleep(0.02)
+
+
+def _wait_callbacks(session: CaptureSession, more_than: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while session.stats.callbacks <= more_than:
+        assert time.monotonic() < deadline, "no audio arrived"
+        time.sleep(0.02)
+
+
+def test_round_trip_through_pulseaudio(pulse_null_sink: PulseServer, tmp_path: Path) -> None:
     import soundfile as sf
     import sounddevice as sd
 
@@ -129,7 +165,7 @@ def test_round_trip_through_pulseaudio(pulse_null_sink: dict[str, str], tmp_path
         assert time.monotonic() < deadline, f"capture never ran: {session.channel.status}"
         time.sleep(0.02)
     time.sleep(0.3)
-    subprocess.run(["paplay", "-d", SINK, str(path)], env=pulse_null_sink, check=True, timeout=30)
+    subprocess.run(["paplay", "-d", SINK, str(path)], env=pulse_null_sink.env, check=True, timeout=30)
     time.sleep(0.6)
     session.stop()
 
@@ -138,8 +174,31 @@ def test_round_trip_through_pulseaudio(pulse_null_sink: dict[str, str], tmp_path
     offline = log_spectrogram(signal, sample_rate=sr)
     assert len(live) >= len(offline), f"captured {len(live)} frames, played {len(offline)}"
     corr, lag = _best_alignment(live, offline)
-    print(f"round trip: r={corr:.5f} lag={lag} frames={len(live)}")
     assert corr > 0.99, f"captured spectrogram differs from the played one (r={corr:.4f} at lag {lag})"
     assert session.stats.dropped_blocks == 0 and session.stats.overflows == 0
     assert any(isinstance(e, LevelEvent) and e.level.sound for e in events)
     assert CaptureState.DEVICE_LOST not in states and CaptureState.ERROR not in states
+
+
+def test_audio_server_gone_mid_stream_then_back(pulse_null_sink: PulseServer) -> None:
+    """A real "unplug": the device vanishes under a running stream, then returns; no app restart."""
+    import sounddevice as sd
+
+    params = SessionParams(retry_initial_s=0.3, retry_max_s=1.0)
+    session = CaptureSession(backend=sd, device="pulse", params=params)
+    states: list[CaptureState] = []
+    session.channel.subscribe(lambda e: states.append(e.state) if hasattr(e, "state") else None)
+    session.start()
+    try:
+        _wait_state(session, states, CaptureState.RUNNING)
+        _wait_callbacks(session, more_than=0)  # audio flows
+        pulse_null_sink.stop()  # the device goes away mid-stream
+        _wait_state(session, states, CaptureState.DEVICE_LOST)
+        _wait_state(session, states, CaptureState.NO_DEVICE)  # re-scan: it is really gone
+        assert pulse_null_sink.start() is None
+        _wait_state(session, states, CaptureState.RUNNING, count=2)  # back by itself
+        _wait_callbacks(session, more_than=session.stats.callbacks)  # and audio flows again
+        assert session.stats.reconnects == 1
+        assert CaptureState.ERROR not in states
+    finally:
+        session.stop()
