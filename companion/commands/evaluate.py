@@ -19,6 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pairs", metavar="DIR", help="prepared pairs folder (PairSet) with the split")
     p.add_argument("--passage-model", metavar="FILE", help="passage model (default: models/passage.pt if present)")
     p.add_argument("--passages", metavar="DIR", help="prepared passages folder")
+    p.add_argument("--scans", metavar="DIR", help="real-scan library folder (PDF + .systems.json)")
+    p.add_argument("--scan-queries", metavar="DIR", help="whole-piece spectrograms (.npy) of the scanned works")
+    p.add_argument("--query-seconds", type=float, default=30.0)
     p.add_argument("--split", default="test")
     p.add_argument("--candidates", type=int, default=2000)
     p.add_argument("--excerpts", type=int, default=100, help="audio excerpts per query piece")
@@ -35,14 +38,18 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
 
     model = Path(args.model) if args.model else cfg.models_dir / "snippet.pt"
     passage_model = Path(args.passage_model) if args.passage_model else cfg.models_dir / "passage.pt"
-    if not args.pairs and not args.passages:
-        raise CompanionError("give --pairs DIR (prepared pairs with a test split) and/or --passages DIR")
+    if not args.pairs and not args.passages and not args.scans:
+        raise CompanionError("give --pairs DIR (prepared pairs with a test split), --passages DIR and/or --scans DIR")
+    if bool(args.scans) != bool(args.scan_queries):
+        raise CompanionError("--scans and --scan-queries go together")
     result = evaluate(
         model,
         Path(args.pairs) if args.pairs else None,
         passage_model if (args.passages and passage_model.is_file()) else None,
         Path(args.passages) if args.passages else None,
         args.split, args.candidates, args.excerpts, args.top, 0, Path(args.out), args.threads,
+        Path(args.scans) if args.scans else None, Path(args.scan_queries) if args.scan_queries else None,
+        args.query_seconds,
     )
     if args.json:
         print(json.dumps(result, indent=1))
@@ -57,5 +64,9 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         if "piece_identification" in result:
             m = result["piece_identification"]["metrics"]
             print(f"piece identification R@1 {m['R@1']:.3f} R@5 {m['R@5']:.3f} MRR {m['MRR']:.3f} (pieces={m['n']})")
+        if "real_scans" in result:
+            m = result["real_scans"]["metrics"]
+            print(f"real scans piece id R@1 {m['R@1']:.3f} R@5 {m['R@5']:.3f} MRR {m['MRR']:.3f} "
+                  f"(queries={m['n']}, works={result['real_scans']['works']})")
         print(f"wrote {Path(args.out) / 'eval.json'}")
     return 0

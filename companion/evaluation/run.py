@@ -14,7 +14,7 @@ from companion.errors import CompanionError
 from companion.evaluation.plot import plot_rank_distributions
 from companion.evaluation.retrieval import passage_retrieval, piece_identification, snippet_retrieval
 from companion.models.checkpoint import load_model, weights_hash
-from companion.models.encoders import SnippetModel
+from companion.models.encoders import SHEET_SHAPE, SnippetModel
 from companion.models.passage import PassageModel
 from companion.training.data import PairSet, PassageSet
 from companion.training.trainer import PassageTask
@@ -35,6 +35,18 @@ def _embedder(fn, batch: int = 512):
     return run
 
 
+def strip_library(passages: PassageSet, split: str, hop: int = 25) -> tuple[np.ndarray, np.ndarray]:
+    """Snippets (N, 80, 100) cut along every system strip of ``split``, with piece labels."""
+    from companion.training.scans import strip_windows
+
+    snips, labels = [], []
+    for i in passages.indices(split):
+        w = strip_windows(passages.strip(int(i)), SHEET_SHAPE[1], hop)
+        snips.append(w)
+        labels.append(np.full(len(w), passages.piece[i], np.int32))
+    return np.concatenate(snips), np.concatenate(labels)
+
+
 def evaluate(
     snippet_model: Path,
     pairs_dir: Path | None,
@@ -47,6 +59,9 @@ def evaluate(
     seed: int = 0,
     out_dir: Path | None = None,
     threads: int = 2,
+    scans_dir: Path | None = None,
+    scan_queries: Path | None = None,
+    query_seconds: float = 30.0,
 ) -> dict[str, Any]:
     torch.set_num_threads(max(1, threads))
     t0 = time.perf_counter()
@@ -71,9 +86,16 @@ def evaluate(
         result["snippet_retrieval"] = {k: v for k, v in snip.items() if k != "ranks"}
         plots["snippet audio→sheet"] = snip["ranks"]["audio_to_sheet"]
         plots["snippet sheet→audio"] = snip["ranks"]["sheet_to_audio"]
-        # Piece identification among the split's pieces: library = their sheet snippets.
+        # Piece identification among the split's pieces. Library: snippets cut from the
+        # system strips with a 25-px hop, as the app indexes a PDF (when passages are
+        # given); else the notehead-centred snippets of the pairs.
         piece = pairs.piece[idx]
-        pid = piece_identification(es, ea, sheet, piece, audio, piece, excerpts, top, seed, pairs.pieces)
+        lib_sheet, lib_piece, lib_kind = sheet, piece, "notehead-centred pair snippets"
+        if passages_dir is not None:
+            lib_sheet, lib_piece = strip_library(PassageSet.load(passages_dir), split)
+            lib_kind = "system strips, 100-px windows, 25-px hop"
+        pid = piece_identification(es, ea, lib_sheet, lib_piece, audio, piece, excerpts, top, seed, pairs.pieces)
+        pid["library"] = lib_kind
         result["piece_identification"] = {k: v for k, v in pid.items() if k != "ranks"}
         plots["piece identification"] = pid["ranks"]
         result["data"] = {"pairs_dir": str(pairs_dir), "pairs": int(len(idx)),
@@ -100,6 +122,12 @@ def evaluate(
         result["passage_model"] = {"path": str(passage_model), "version": weights_hash(pckpt["state_dict"])}
         plots["passage audio→sheet"] = pr["ranks"]["audio_to_sheet"]
         plots["passage sheet→audio"] = pr["ranks"]["sheet_to_audio"]
+    if scans_dir is not None and scan_queries is not None:
+        from companion.evaluation.scans import evaluate_scans
+
+        sc = evaluate_scans(es, ea, scans_dir, scan_queries, query_seconds, top=top, seed=seed)
+        result["real_scans"] = {k: v for k, v in sc.items() if k != "ranks"}
+        plots["real scans piece id"] = sc["ranks"]
     result["wall_s"] = round(time.perf_counter() - t0, 1)
     if out_dir is not None:
         out_dir = Path(out_dir)

@@ -120,29 +120,42 @@ class Embedder:
             raise ModelNotFoundError(f"no passage model at {self.models_dir / PASSAGE_FILE}")
         return self.passage
 
-    def embed_sheet_passages(self, strips: Sequence[np.ndarray]) -> np.ndarray:
-        """System strips (80 x W, uint8 or float [0,1], any width) -> (N, 64) unit vectors."""
+    def embed_sheet_passages(self, passages: Sequence[np.ndarray]) -> np.ndarray:
+        """One item per system -> (P, 64) unit vectors.
+
+        An item is either a snippet sequence ``(n, 80, 100)`` (uint8, 255 = paper, or
+        float in [0, 1]) as the library cuts them (hop 25 px at this scale), or a whole
+        80-px strip ``(80, W)``, which is cut into windows with the model's hop.
+        """
         model = self._require_passage()
         h, w = model.cfg.sheet.input_shape
         seqs = []
-        for strip in strips:
-            s = np.asarray(strip)
-            if s.ndim != 2 or s.shape[0] != h:
-                raise CompanionError(f"sheet passage: expected a {h}-px high strip, got {s.shape}")
+        for item in passages:
+            s = np.asarray(item)
             t = torch.from_numpy(s.astype(np.float32) / 255.0 if s.dtype == np.uint8 else s.astype(np.float32))
-            seqs.append(cut_windows(1.0 - t, w, model.cfg.sheet_hop))  # ink map; pads as paper
+            if s.ndim == 3 and s.shape[1:] == (h, w) and len(s) > 0:
+                seqs.append(1.0 - t)
+            elif s.ndim == 2 and s.shape[0] == h:
+                seqs.append(cut_windows(1.0 - t, w, model.cfg.sheet_hop))  # ink map; pads as paper
+            else:
+                raise CompanionError(
+                    f"sheet passage: expected (n, {h}, {w}) snippets or a {h}-px high strip, got {s.shape}"
+                )
         return self._embed_sequences(lambda x, n: model.sheet(x, n), seqs, model.cfg.embed_dim)
 
     def embed_audio_passages(self, spectrograms: Sequence[np.ndarray]) -> np.ndarray:
-        """Spectrograms (frames x 92 or 92 x frames, log-filtered) -> (N, 64) unit vectors."""
+        """Spectrograms ``(frames, 92)`` (log-filtered, as the audio module gives them) -> (N, 64)."""
         model = self._require_passage()
+        bins = PASSAGE_AUDIO_SHAPE[0]
         seqs = []
         for spec in spectrograms:
             s = np.asarray(spec, dtype=np.float32)
-            if s.ndim != 2 or PASSAGE_AUDIO_SHAPE[0] not in s.shape:
-                raise CompanionError(f"audio passage: expected a 92-bin spectrogram, got {s.shape}")
-            if s.shape[0] != PASSAGE_AUDIO_SHAPE[0]:
+            if s.ndim != 2 or bins not in s.shape:
+                raise CompanionError(f"audio passage: expected a (frames, {bins}) spectrogram, got {s.shape}")
+            if s.shape[1] == bins:
                 s = s.T
+            if not np.all(np.isfinite(s)):
+                raise CompanionError("audio passage: spectrogram contains NaN or infinite values")
             seqs.append(cut_windows(torch.from_numpy(np.ascontiguousarray(s)), PASSAGE_AUDIO_SHAPE[1], model.cfg.audio_hop))
         return self._embed_sequences(lambda x, n: model.audio(x, n), seqs, model.cfg.embed_dim)
 

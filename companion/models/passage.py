@@ -42,8 +42,9 @@ class PassageModelConfig:
     )
     hidden: int = 128
     embed_dim: int = 64
-    sheet_hop: int = 50
-    """Hop (pixels at the downscaled 80-px strip height) between sheet windows of a passage."""
+    sheet_hop: int = 25
+    """Hop (pixels at the downscaled 80-px strip height; 50 px at strip scale, as the library
+    cuts snippets) between sheet windows of a passage."""
     audio_hop: int = 20
     """Hop (frames) between audio windows of a passage."""
 
@@ -64,7 +65,7 @@ class PassageModelConfig:
             audio=EncoderConfig.from_dict(data.get("audio", {"input_shape": PASSAGE_AUDIO_SHAPE})),
             hidden=int(data.get("hidden", 128)),
             embed_dim=int(data.get("embed_dim", 64)),
-            sheet_hop=int(data.get("sheet_hop", 50)),
+            sheet_hop=int(data.get("sheet_hop", 25)),
             audio_hop=int(data.get("audio_hop", 20)),
         )
 

@@ -93,6 +93,8 @@ def test_embedder_passages(tmp_path):
     strips = [np.full((80, 400), 255, np.uint8), np.full((80, 60), 200, np.uint8)]
     z = emb.embed_sheet_passages(strips)
     assert z.shape == (2, 64)
+    seqs = [np.full((5, 80, 100), 255, np.uint8), np.zeros((2, 80, 100), np.uint8)]
+    assert emb.embed_sheet_passages(seqs).shape == (2, 64)
     za = emb.embed_audio_passages([np.random.rand(150, 92).astype(np.float32)])
     assert za.shape == (1, 64)
     with pytest.raises(CompanionError):

@@ -1,0 +1,123 @@
+"""Piece identification on real scans (the Chopin works in shared/data/scans).
+
+Library: every annotated system of every Chopin scan, scaled to an 80-px strip
+and cut into 100-px snippets with a 25-px hop (200 / 50 px at strip scale), as
+the app indexes a PDF. Queries: 30-s excerpts of the held-out-SoundFont renders
+of the same works (``render_pairs --part test`` writes the whole-piece
+spectrograms); every 30-s query is cut into 42-frame excerpts (hop 10 frames),
+each excerpt's 25 nearest library snippets vote for their work, and the work
+with most votes is the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from companion.errors import CompanionError
+from companion.evaluation.metrics import retrieval_metrics
+from companion.evaluation.retrieval import vote_ranks
+from companion.models.encoders import AUDIO_SHAPE, SHEET_SHAPE
+from companion.training.scans import snippets_from_scan
+
+# Opus -> scan work (file stem in shared/data/scans); op. 72 only for its No. 1 (the nocturne).
+_OPUS_TO_SCAN = {
+    10: "chopin-frederic-etudes-op-10", 25: "chopin-frederic-etudes-op-25",
+    66: "chopin-frederic-fantaisie-impromptu-op-66",
+    17: "chopin-frederic-mazurkas-op-17", 24: "chopin-frederic-mazurkas-op-24", 41: "chopin-frederic-mazurkas-op-41",
+    50: "chopin-frederic-mazurkas-op-50", 56: "chopin-frederic-mazurkas-op-56", 63: "chopin-frederic-mazurkas-op-63",
+    67: "chopin-frederic-mazurkas-op-67", 68: "chopin-frederic-mazurkas-op-68",
+    15: "chopin-frederic-nocturnes-op-15", 27: "chopin-frederic-nocturnes-op-27", 48: "chopin-frederic-nocturnes-op-48",
+    55: "chopin-frederic-nocturnes-op-55", 62: "chopin-frederic-nocturnes-op-62",
+    71: "chopin-frederic-polonaises-op-71", 28: "chopin-frederic-preludes-op-28",
+    34: "chopin-frederic-waltzes-op-34", 64: "chopin-frederic-waltzes-op-64", 69: "chopin-frederic-waltzes-op-69",
+    70: "chopin-frederic-waltzes-op-70",
+}
+
+
+def scan_work_for(piece_key: str) -> str | None:
+    m = re.match(r"op(\d+)(?:-(\d+))?", piece_key)
+    if not m:
+        return None
+    opus = int(m.group(1))
+    if opus == 72:
+        return "chopin-frederic-nocturne-in-e-minor-op-72-no-1" if m.group(2) in (None, "001") else None
+    return _OPUS_TO_SCAN.get(opus)
+
+
+def scan_library(scans_dir: Path, works: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(snippets (N, 80, 100) uint8, work index (N,)) from the annotated systems of ``works``."""
+    snips, labels = [], []
+    for i, work in enumerate(works):
+        js = Path(scans_dir) / f"{work}.systems.json"
+        if not js.is_file():
+            raise CompanionError(f"scan {work} not found in {scans_dir}")
+        data = json.loads(js.read_text(encoding="utf-8"))
+        boxes = data.get("systems", []) if isinstance(data, dict) else data
+        s = snippets_from_scan(Path(scans_dir) / f"{work}.pdf", boxes, ctx=0, hop=25)
+        snips.append(s)
+        labels.append(np.full(len(s), i, np.int32))
+    return np.concatenate(snips), np.concatenate(labels)
+
+
+def query_excerpts(spec: np.ndarray, start: int, seconds: float = 30.0, hop: int = 10, fps: float = 20.0) -> np.ndarray:
+    """42-frame excerpts (hop ``hop``) of ``seconds`` of a (92, T) spectrogram from frame ``start``."""
+    length = int(seconds * fps)
+    seg = spec[:, start : start + length]
+    w = AUDIO_SHAPE[1]
+    if seg.shape[1] < w:
+        seg = np.pad(seg, ((0, 0), (0, w - seg.shape[1])))
+    starts = range(0, seg.shape[1] - w + 1, hop)
+    return np.stack([seg[:, s : s + w] for s in starts]).astype(np.float32)
+
+
+def evaluate_scans(
+    embed_sheet: Callable[[np.ndarray], np.ndarray],
+    embed_audio: Callable[[np.ndarray], np.ndarray],
+    scans_dir: Path,
+    spectrogram_dir: Path,
+    seconds: float = 30.0,
+    queries_per_piece: int = 3,
+    top: int = 25,
+    seed: int = 0,
+) -> dict[str, Any]:
+    specs = sorted(Path(spectrogram_dir).glob("*.npy"))
+    piece_work = {p.stem: scan_work_for(p.stem) for p in specs}
+    works = sorted({w for w in piece_work.values() if w})
+    if not works:
+        raise CompanionError(f"no rendered spectrograms of scan works in {spectrogram_dir}")
+    lib, lib_work = scan_library(scans_dir, works)
+    z_lib = embed_sheet(lib)
+    rng = np.random.default_rng(seed)
+    q_emb, q_true, q_names = [], [], []
+    for p in specs:
+        work = piece_work[p.stem]
+        if work is None:
+            continue
+        spec = np.load(p).astype(np.float32)
+        length = int(seconds * 20)
+        n_q = queries_per_piece if spec.shape[1] > length else 1
+        for _ in range(n_q):
+            start = int(rng.integers(0, max(1, spec.shape[1] - length)))
+            q_emb.append(embed_audio(query_excerpts(spec, start, seconds)))
+            q_true.append(works.index(work))
+            q_names.append(p.stem)
+    ranks = vote_ranks(q_emb, q_true, z_lib, lib_work, len(works), top)
+    per_work: dict[str, list[int]] = {}
+    for name, r in zip(q_names, ranks):
+        per_work.setdefault(piece_work[name], []).append(int(r))
+    return {
+        "works": len(works),
+        "library_snippets": int(len(lib)),
+        "query_pieces": len(set(q_names)),
+        "queries": len(q_names),
+        "query_seconds": seconds,
+        "top": top,
+        "metrics": retrieval_metrics(ranks),
+        "per_work_R@1": {w: float(np.mean(np.asarray(r) == 1)) for w, r in per_work.items()},
+        "ranks": ranks.tolist(),
+    }

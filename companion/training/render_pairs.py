@@ -1,0 +1,340 @@
+"""Stop-gap aligned pair builder: Humdrum kern -> (sheet snippet, audio excerpt) pairs.
+
+Why it is here: the project's corpus builder (``companion/data``) had not landed
+when the encoders needed data. This builds the same kind of pairs the papers use
+(MSMD-style) directly from symbolic scores, with verovio for engraving, note
+positions and onset times, and FluidSynth for audio:
+
+1. verovio engraves the score on A4 pages (835 px wide once rasterised with
+   pymupdf) and gives every notehead's position and system, and a time map
+   (onset in ms per note id) consistent with its MIDI export;
+2. each system becomes a 160-px strip centred on its staves, downscaled by 2
+   (80 px high); a pair's sheet snippet is the 100-px window centred on the
+   notehead x (with context for jitter);
+3. the MIDI is rendered with a SoundFont, analysed with
+   :func:`companion.audio.log_spectrogram`; the audio excerpt is the 42-frame
+   window centred on the note's onset frame (with context).
+
+One pair per (system, onset) — chord notes share an onset; the snippet is
+centred on their mean x. Systems also give passages (strip + the audio from the
+system's first to last onset).
+
+Needs the Debian package ``fluidsynth`` and a SoundFont (``fluid-soundfont-gm``,
+``timgm6mb-soundfont``).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from companion.errors import CompanionError
+from companion.models.encoders import AUDIO_SHAPE, SHEET_SHAPE
+
+log = logging.getLogger(__name__)
+
+PAGE_PX = 835
+STRIP_PX = 160
+_NOTE_RE = re.compile(r'<g id="([^"]+)" class="note[^"]*">\s*<g class="notehead">\s*<use [^>]*?transform="translate\((-?\d+), (-?\d+)\)')
+_LINE_RE = re.compile(r'<path d="M(-?\d+) (-?\d+) L(-?\d+) (-?\d+)" stroke-width="\d+"')
+_VIEWBOX_RE = re.compile(r'class="definition-scale"[^>]*viewBox="0 0 (\d+) (\d+)"')
+_MARGIN_RE = re.compile(r'class="page-margin" transform="translate\((-?\d+), (-?\d+)\)"')
+
+
+@dataclass
+class RenderedPiece:
+    name: str
+    strips: list[np.ndarray]  # uint8 (80, W) per system
+    events: list[tuple[int, float, float]]  # (system index, x at 80-px scale, onset seconds)
+    spectrogram: np.ndarray  # (92, frames)
+
+
+def _system_geometry(svg: str) -> tuple[float, list[tuple[float, float, list[tuple[str, float, float]]]]]:
+    """Per system: staff top/bottom (svg units incl. margin) and its noteheads (id, x, y)."""
+    vb = _VIEWBOX_RE.search(svg)
+    if not vb:
+        raise CompanionError("verovio SVG without a viewBox")
+    width_units = float(vb.group(1))
+    m = _MARGIN_RE.search(svg)
+    mx, my = (float(m.group(1)), float(m.group(2))) if m else (0.0, 0.0)
+    chunks = svg.split('class="system"')[1:]
+    systems = []
+    for chunk in chunks:
+        ys = [int(y1) + my for x1, y1, x2, y2 in _LINE_RE.findall(chunk) if y1 == y2 and abs(int(x2) - int(x1)) > 1500]
+        if not ys:
+            continue
+        notes = [(nid, float(x) + mx, float(y) + my) for nid, x, y in _NOTE_RE.findall(chunk)]
+        systems.append((min(ys), max(ys), notes))
+    return width_units, systems
+
+
+def rasterise_svg(svg: str, width: int = PAGE_PX) -> np.ndarray:
+    """Greyscale page image, ``width`` px wide (cairosvg: MuPDF mis-draws verovio's glyph <use>s)."""
+    import io
+
+    import cairosvg
+
+    png = cairosvg.svg2png(bytestring=svg.encode("utf-8"), output_width=width, background_color="white")
+    return np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+
+
+def render_piece(kern: Path, soundfont: Path, workdir: Path, scale: int = 40, margin: float = 0.3) -> RenderedPiece:
+    """Engrave, rasterise and synthesise one kern file.
+
+    Each system's band is its staves' extent plus ``margin`` x that extent above and
+    below, scaled to the 160-px strip height (then downscaled by 2), as the sheets
+    module scales detected systems.
+    """
+    import verovio
+
+    from companion.audio import log_spectrogram
+
+    tk = verovio.toolkit()
+    tk.setOptions({"pageWidth": 2100, "pageHeight": 2970, "scale": scale, "header": "none", "footer": "none",
+                   "adjustPageHeight": False})
+    if not tk.loadFile(str(kern)):
+        raise CompanionError(f"verovio cannot read {kern}")
+    onsets: dict[str, float] = {}
+    for entry in tk.renderToTimemap({"includeMeasures": False}):
+        for nid in entry.get("on", []):
+            onsets.setdefault(nid, entry["tstamp"] / 1000.0)
+    strips: list[np.ndarray] = []
+    events: list[tuple[int, float, float]] = []
+    for page_no in range(1, tk.getPageCount() + 1):
+        svg = tk.renderToSVG(page_no)
+        width_units, systems = _system_geometry(svg)
+        img = rasterise_svg(svg)
+        px = PAGE_PX / width_units
+        for top, bottom, notes in systems:
+            span = (bottom - top) * px
+            y0 = int(round(top * px - margin * span))
+            y1 = int(round(bottom * px + margin * span))
+            band = np.full((y1 - y0, img.shape[1]), 255, np.uint8)
+            src0, src1 = max(0, y0), min(img.shape[0], y1)
+            if src1 <= src0 or y1 - y0 < 10:
+                continue
+            band[src0 - y0 : src1 - y0] = img[src0:src1]
+            k = (STRIP_PX // 2) / band.shape[0]  # to the 80-px snippet scale
+            strip = np.asarray(Image.fromarray(band).resize((max(1, int(round(band.shape[1] * k))), STRIP_PX // 2),
+                                                            Image.BILINEAR))
+            sys_idx = len(strips)
+            strips.append(strip)
+            for nid, x, _y in notes:
+                if nid in onsets:
+                    events.append((sys_idx, x * px * k, onsets[nid]))
+    if not events:
+        raise CompanionError(f"{kern.name}: no noteheads with onsets found")
+    midi = workdir / (kern.stem + ".mid")
+    wav = workdir / (kern.stem + ".wav")
+    midi.write_bytes(base64.b64decode(tk.renderToMIDI()))
+    proc = subprocess.run(["fluidsynth", "-ni", "-q", "-g", "0.7", "-r", "22050", "-F", str(wav), str(soundfont), str(midi)],
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0 or not wav.is_file():
+        raise CompanionError(f"fluidsynth failed on {kern.name}: {proc.stderr.strip()[:200]}")
+    spec = log_spectrogram(str(wav)).T.astype(np.float32)  # (92, frames)
+    wav.unlink(missing_ok=True)
+    midi.unlink(missing_ok=True)
+    return RenderedPiece(kern.stem, strips, events, spec)
+
+
+def pairs_from_piece(rp: RenderedPiece, sheet_ctx: int = 10, audio_ctx: int = 20, fps: float = 20.0):
+    """(sheet (n, 80, 100+2c) uint8, audio (n, 92, 42+2c) float16, onset (n,)) for one piece."""
+    groups: dict[tuple[int, int], list[float]] = {}
+    for s, x, t in rp.events:
+        groups.setdefault((s, int(round(t * 1000))), []).append(x)
+    sw = SHEET_SHAPE[1] + 2 * sheet_ctx
+    aw = AUDIO_SHAPE[1] + 2 * audio_ctx
+    spec = rp.spectrogram
+    padded_spec = np.pad(spec, ((0, 0), (aw, aw)))
+    sheets, audios, onsets = [], [], []
+    padded_strips = [np.pad(st, ((0, 0), (sw, sw)), constant_values=255) for st in rp.strips]
+    for (s, t_ms), xs in sorted(groups.items(), key=lambda kv: kv[0][1]):
+        x = int(round(float(np.mean(xs))))
+        f = int(round(t_ms / 1000.0 * fps))
+        if f >= spec.shape[1]:
+            continue
+        st = padded_strips[s]
+        x0 = x + sw - sw // 2
+        sheets.append(st[:, x0 : x0 + sw])
+        a0 = f + aw - aw // 2
+        audios.append(padded_spec[:, a0 : a0 + aw])
+        onsets.append(t_ms / 1000.0)
+    if not sheets:
+        return None
+    return np.stack(sheets), np.stack(audios).astype(np.float16), np.asarray(onsets, np.float32)
+
+
+def passages_from_piece(rp: RenderedPiece, fps: float = 20.0, margin_frames: int = 10):
+    """Per system: (strip (80, W) uint8, spectrogram (92, T) float16) from first to last onset."""
+    by_sys: dict[int, list[float]] = {}
+    for s, _x, t in rp.events:
+        by_sys.setdefault(s, []).append(t)
+    out = []
+    for s, ts in sorted(by_sys.items()):
+        f0 = max(0, int(min(ts) * fps) - margin_frames // 2)
+        f1 = min(rp.spectrogram.shape[1], int(max(ts) * fps) + margin_frames)
+        if f1 - f0 < 20:
+            continue
+        out.append((rp.strips[s], rp.spectrogram[:, f0:f1].astype(np.float16)))
+    return out
+
+
+SCAN_OPUS = frozenset({10, 15, 17, 24, 25, 27, 28, 34, 41, 48, 50, 55, 56, 62, 63, 64, 66, 67, 68, 69, 70, 71, 72})
+"""Opus numbers of the Chopin works in shared/data/scans: the real-scan evaluation library.
+They never enter training; their kern renders (held-out SoundFont) form the test split."""
+_SKIP_PARTS = ("violin", "violoncello", "primo", "secondo")
+_SKIP_OPUS = frozenset({3, 8, 65, 74})  # chamber music and songs: not solo piano
+
+
+def chopin_pieces(kern_dir: Path) -> dict[str, Path]:
+    """One kern file (the first edition listed) per piece, keyed ``op<NNN>[-<no>]``."""
+    pieces: dict[str, Path] = {}
+    for path in sorted(Path(kern_dir).glob("*.krn")):
+        name = path.stem
+        if any(p in name for p in _SKIP_PARTS):
+            continue
+        tokens = name.split("-")
+        m = re.match(r"(\d+)", tokens[0])
+        if not m:
+            key = tokens[0]
+        else:
+            opus = int(m.group(1))
+            if opus in _SKIP_OPUS:
+                continue
+            number = next((t for t in reversed(tokens) if re.fullmatch(r"\d{3}", t)), "")
+            if number in ("", f"{opus:03d}"):  # single-piece works: one key for every edition
+                number = "001"
+            key = f"op{opus:03d}-{number}"
+        pieces.setdefault(key, path)
+    return pieces
+
+
+def piece_opus(key: str) -> int | None:
+    m = re.match(r"op(\d+)", key)
+    return int(m.group(1)) if m else None
+
+
+def build_pairs(
+    pieces: dict[str, Path],
+    soundfont: Path,
+    out_dir: Path,
+    splits: dict[str, list[str]],
+    degrade_splits: tuple[str, ...] = (),
+    seed: int = 0,
+    save_spectrograms: bool = False,
+) -> dict:
+    """Render ``pieces`` and write a PairSet (``out_dir``) and a PassageSet (``out_dir/passages``).
+
+    Splits named in ``degrade_splits`` get fixed-seed degradations on their audio
+    (noise 10–20 dB SNR, gain, EQ; no masks or stretch) — the "degraded renders".
+    """
+    import torch
+
+    from companion.training.augment import AudioAugment, augment_audio
+    from companion.training.data import PairSet, PassageSet
+
+    out_dir = Path(out_dir)
+    names = list(pieces)
+    split_of = {p: s for s, ps in splits.items() for p in ps}
+    sheets, audios, piece_ids, onsets = [], [], [], []
+    p_strips, p_specs, p_piece = [], [], []
+    failed = []
+    degrade = AudioAugment(p=1.0, shift=False, noise_snr_db=(10.0, 20.0), gain_db=6.0, eq_db=4.0, stretch=(),
+                           time_mask=0, freq_mask=0)
+    gen = torch.Generator().manual_seed(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, name in enumerate(names):
+            try:
+                rp = render_piece(pieces[name], soundfont, Path(tmp))
+            except (CompanionError, subprocess.TimeoutExpired, ValueError, KeyError) as exc:
+                log.warning("%s: skipped (%s)", name, exc)
+                failed.append(name)
+                continue
+            if split_of.get(name) in degrade_splits:
+                spec = torch.from_numpy(rp.spectrogram[None])
+                rp.spectrogram = augment_audio(spec, spec.shape[2], degrade, gen)[0].numpy()
+            if save_spectrograms:  # whole-piece audio, for excerpt queries (piece identification)
+                (out_dir / "spectrograms").mkdir(parents=True, exist_ok=True)
+                np.save(out_dir / "spectrograms" / f"{name}.npy", rp.spectrogram.astype(np.float16))
+            got = pairs_from_piece(rp)
+            if got is None:
+                failed.append(name)
+                continue
+            s, a, o = got
+            sheets.append(s)
+            audios.append(a)
+            onsets.append(o)
+            piece_ids.append(np.full(len(s), i, np.int32))
+            for strip, spec in passages_from_piece(rp):
+                p_strips.append(strip)
+                p_specs.append(spec)
+                p_piece.append(i)
+            log.info("[%d/%d] %s: %d pairs, %d systems", i + 1, len(names), name, len(s), len(rp.strips))
+    if not sheets:
+        raise CompanionError("no piece could be rendered")
+    summary = {
+        "source": "Chopin first editions (kern, CC BY 4.0, The Fryderyk Chopin Institute), engraved with verovio, "
+                  f"synthesised with FluidSynth ({Path(soundfont).name})",
+        "builder": "companion.training.render_pairs (stop-gap until companion/data lands)",
+        "pieces": len(names) - len(failed),
+        "failed": failed,
+        "degraded_splits": list(degrade_splits),
+        "soundfont": Path(soundfont).name,
+    }
+    pairs = PairSet(np.concatenate(sheets), np.concatenate(audios), np.concatenate(piece_ids),
+                    np.concatenate(onsets), names, {k: [p for p in v if p not in failed] for k, v in splits.items()},
+                    {**summary, "pairs": int(sum(len(s) for s in sheets))})
+    pairs.save(out_dir)
+    s_off = np.concatenate([[0], np.cumsum([s.shape[1] for s in p_strips])]).astype(np.int64)
+    a_off = np.concatenate([[0], np.cumsum([s.shape[1] for s in p_specs])]).astype(np.int64)
+    PassageSet(np.concatenate(p_strips, axis=1), s_off, np.concatenate(p_specs, axis=1), a_off,
+               np.asarray(p_piece, np.int32), names, pairs.splits).save(out_dir / "passages")
+    return pairs.summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m companion.training.render_pairs KERN_DIR OUT_DIR --part train|test``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("kern_dir", type=Path)
+    ap.add_argument("out_dir", type=Path)
+    ap.add_argument("--part", choices=("train", "test"), required=True,
+                    help="train: works not in the scans (FluidR3, train/valid split); "
+                         "test: the scan works (held-out TimGM6mb SoundFont, degraded)")
+    ap.add_argument("--soundfont", type=Path)
+    ap.add_argument("--valid-pieces", type=int, default=10)
+    ap.add_argument("--limit", type=int, default=0)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    pieces = chopin_pieces(args.kern_dir)
+    if args.part == "train":
+        pieces = {k: v for k, v in pieces.items() if piece_opus(k) not in SCAN_OPUS}
+        sf = args.soundfont or Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+    else:
+        pieces = {k: v for k, v in pieces.items() if piece_opus(k) in SCAN_OPUS}
+        sf = args.soundfont or Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
+    if args.limit:
+        pieces = dict(list(pieces.items())[: args.limit])
+    names = list(pieces)
+    if args.part == "train":
+        rng = np.random.default_rng(0)
+        valid = sorted(rng.choice(names, size=min(args.valid_pieces, len(names) // 5), replace=False).tolist())
+        splits = {"train": [n for n in names if n not in valid], "valid": valid}
+        print(build_pairs(pieces, sf, args.out_dir, splits))
+    else:
+        print(build_pairs(pieces, sf, args.out_dir, {"test": names}, degrade_splits=("test",),
+                          save_spectrograms=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
