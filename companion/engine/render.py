@@ -59,7 +59,9 @@ class RenderedPiece:
 
     def manifest_entry(self, in_library: bool, root: Path | None = None) -> dict:
         def rel(p: str) -> str:
-            return str(Path(p).relative_to(root)) if root is not None else p
+            if not p or p == "." or root is None:
+                return p
+            return str(Path(p).resolve().relative_to(Path(root).resolve()))
 
         return {"title": self.title, "pdf": rel(self.pdf), "audio": rel(self.audio), "in_library": in_library,
                 "systems": [list(s) for s in self.systems], "source": self.source}
@@ -274,6 +276,28 @@ def write_pdf(pages: list[np.ndarray], path: Path, title: str, composer: str, qu
     doc.close()
 
 
+def _synthesise_performance(notes, warp, seed: int, soundfont: str, spans, audio_path: Path,
+                            max_seconds: float | None) -> list[tuple[float, float, int]]:
+    import soundfile as sf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        midi = Path(tmp) / "performance.mid"
+        perform_midi(notes, warp, seed, midi)
+        wav = Path(tmp) / "performance.wav"
+        synthesise(midi, find_soundfont(soundfont), wav)
+        audio, sr = sf.read(wav, dtype="float32", always_2d=True)
+    audio = audio.mean(axis=1)
+    tail = spans[-1][1] + 2.0
+    end = min(len(audio), int(sr * (tail if max_seconds is None else min(tail, max_seconds))))
+    audio = audio[:end]
+    peak = float(np.abs(audio).max()) if len(audio) else 0.0
+    if peak > 0:
+        audio = audio * (0.7 / peak)
+    write_audio(audio_path, audio, sr)
+    limit = len(audio) / sr
+    return [(a, min(b, round(limit, 3)), k) for a, b, k in spans if a < limit]
+
+
 def write_audio(path: Path, audio: np.ndarray, sr: int) -> None:
     """WAV/FLAC/OGG by suffix; OGG in 1-s blocks (libsndfile's Vorbis writer crashes on big writes)."""
     import soundfile as sf
@@ -289,10 +313,8 @@ def write_audio(path: Path, audio: np.ndarray, sr: int) -> None:
 
 def render_piece(source: str, out_dir: Path, name: str, seed: int = 0, soundfont: str = HELD_OUT_SOUNDFONT,
                  title: str = "", composer: str = "", audio_format: str = "ogg", max_seconds: float | None = None,
-                 pdf: bool = True, raster_width: int = 1240) -> RenderedPiece:
+                 pdf: bool = True, raster_width: int = 1240, audio: bool = True) -> RenderedPiece:
     """Engrave, perform and synthesise one score; write ``name.pdf`` and ``name.<audio_format>``."""
-    import soundfile as sf
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tk = _toolkit(load_score_data(source), seed)
@@ -307,22 +329,11 @@ def render_piece(source: str, out_dir: Path, name: str, seed: int = 0, soundfont
     warp = tempo_warp(duration, seed)
     spans = [(round(float(warp(a)), 3), round(float(warp(b)), 3), k)
              for a, b, k in system_sequence(tk.renderToTimemap(), systems, duration)]
-    with tempfile.TemporaryDirectory() as tmp:
-        midi = Path(tmp) / "performance.mid"
-        perform_midi(notes, warp, seed, midi)
-        wav = Path(tmp) / "performance.wav"
-        synthesise(midi, find_soundfont(soundfont), wav)
-        audio, sr = sf.read(wav, dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)
-    tail = spans[-1][1] + 2.0
-    end = min(len(audio), int(sr * (tail if max_seconds is None else min(tail, max_seconds))))
-    audio = audio[:end]
-    peak = float(np.abs(audio).max()) if len(audio) else 0.0
-    if peak > 0:
-        audio = audio * (0.7 / peak)
-    spans = [s for s in spans if s[0] < len(audio) / sr]
     audio_path = out_dir / f"{name}.{audio_format}"
-    write_audio(audio_path, audio, sr)
+    if audio:
+        spans = _synthesise_performance(notes, warp, seed, soundfont, spans, audio_path, max_seconds)
+    else:
+        audio_path = Path("")
     meta_title = title or name
     meta_composer = composer
     pdf_path = out_dir / f"{name}.pdf"
