@@ -29,11 +29,39 @@ def has_display() -> bool:
     return True
 
 
+def run_headless(cfg: Config) -> int:
+    """The window smoke test, then the main job: index the demo library and identify the recording.
+
+    Prints one JSON object: the window report (from the GUI) plus ``demo_job``
+    (the index report and the identification, or the reason it could not run).
+    """
+    import contextlib
+    import io
+    import json
+
+    from companion.engine.demo import run_demo_job
+    from companion.gui.app import run_headless_smoke
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = run_headless_smoke(cfg)
+    text = buf.getvalue()
+    try:
+        report = json.loads(text[text.index("{"):])
+    except ValueError:
+        sys.stdout.write(text)
+        report = {}
+    job = run_demo_job(cfg)
+    report["demo_job"] = job
+    print(json.dumps(report, indent=2))
+    if "error" in job:
+        print(f"companion: the demo could not identify the recording: {job['error']}", file=sys.stderr)
+    return rc
+
+
 def run(args: argparse.Namespace, cfg: Config) -> int:
     if args.headless or not has_display():
-        from companion.gui.app import run_headless_smoke
-
-        return run_headless_smoke(cfg)
+        return run_headless(cfg)
     from companion.gui.app import run_app
 
     return run_app(cfg)
