@@ -21,7 +21,8 @@ device may come back (unplugged, busy, none yet), or waiting for
 
 Timeline: frame ``i`` is centred at ``i / fps`` seconds of *stream time*.
 Samples dropped on the way (PortAudio overflows, ring overruns) are replaced
-by silence of the same length, so stream time stays wall-clock time.
+by silence of the same length, so stream time stays wall-clock time. Each
+(re)opened stream starts again at 0 and the consumer is ``reset()``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ import numpy as np
 
 from companion.audio import StreamingSpectrogram
 from companion.config import AudioConfig
-from companion.errors import AudioError
 from companion.live import devices as devmod
 from companion.live.channel import Channel, FramesEvent, LevelEvent, ResultEvent, StatusEvent
 from companion.live.meter import LevelMeter, MeterParams
@@ -185,6 +185,7 @@ class CaptureSession:
         self._gap_total = 0  # of which silence put in for dropped samples
         self._was_sound = False
         self._closers: list[threading.Thread] = []
+        self._dropped_before = (0, 0)
 
     # ------------------------------------------------------------------ control
     @property
@@ -350,6 +351,9 @@ class CaptureSession:
             )
         rate, channels = fmt
         self.sample_rate, self.channels = rate, channels
+        if self._ring is not None:  # keep the session's drop totals across reconnects
+            self._update_drop_counts()
+            self._dropped_before = (self.stats.dropped_blocks, self.stats.dropped_samples)
         self._ring = RingBuffer(max(4096, int(self.params.ring_seconds * rate)), channels)
         self._spec = StreamingSpectrogram(self.cfg, input_rate=rate)
         self._meter = LevelMeter(rate, self.params.meter)
@@ -475,8 +479,14 @@ class CaptureSession:
             self._feed_silence(gap.length)
         if offset < len(mono):
             self._feed(mono[offset:])
-        self.stats.dropped_blocks = ring_dropped_blocks(self._ring)
-        self.stats.dropped_samples = ring_dropped_samples(self._ring)
+        self._update_drop_counts()
+
+    def _update_drop_counts(self) -> None:
+        """Session totals: earlier streams' drops plus the current ring's."""
+        ring = self._ring
+        blocks, samples = (ring.dropped_blocks, ring.dropped_samples) if ring is not None else (0, 0)
+        self.stats.dropped_blocks = self._dropped_before[0] + blocks
+        self.stats.dropped_samples = self._dropped_before[1] + samples
 
     def _feed_silence(self, n: int) -> None:
         self._gap_total += n
@@ -500,10 +510,13 @@ class CaptureSession:
 
     def _feed_step(self, mono: np.ndarray) -> None:
         assert self._spec is not None and self._meter is not None and self._ring is not None
-        for reading in self._meter.process(mono):
-            self.channel.publish(
-                LevelEvent(reading, self._ring.dropped_blocks, self._ring.dropped_samples)
-            )
+        readings = self._meter.process(mono)
+        if readings:
+            self._update_drop_counts()
+            for reading in readings:
+                self.channel.publish(
+                    LevelEvent(reading, self.stats.dropped_blocks, self.stats.dropped_samples)
+                )
         self._stream_pos += len(mono)
         self.stats.samples = self._stream_pos
         frames = self._spec.process(mono)
@@ -576,14 +589,6 @@ class CaptureSession:
                     self.channel.publish(ResultEvent((first + len(tail) - 1) / fps, result, None))
 
 
-def ring_dropped_blocks(ring: RingBuffer | None) -> int:
-    return ring.dropped_blocks if ring is not None else 0
-
-
-def ring_dropped_samples(ring: RingBuffer | None) -> int:
-    return ring.dropped_samples if ring is not None else 0
-
-
 def _close_quietly(stream: Any) -> None:
     # abort, not stop: an input stream has nothing to drain, and stop can wait on a dead device
     for name in ("abort" if hasattr(stream, "abort") else "stop", "close"):
@@ -605,7 +610,6 @@ def _limit_torch_threads() -> None:
 
 
 __all__ = [
-    "AudioError",
     "CaptureSession",
     "CaptureStats",
     "FrameConsumer",
