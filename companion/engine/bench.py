@@ -75,6 +75,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fit", metavar="FILE",
                    help="fit the engine's parameters on this manifest (development pieces, never the "
                         "evaluation pieces) and store them in models/engine.json before measuring")
+    p.add_argument("--build", metavar="DIR",
+                   help="accuracy: render the benchmark pieces into DIR (cached), index them with the real "
+                        "scans (--scans) into DIR/library, and use DIR/eval.json (and DIR/fit.json with --fit auto)")
+    p.add_argument("--scans", metavar="DIR", default=str(Path("..") / "shared" / "data" / "scans"),
+                   help="real scans added to the development library (default ../shared/data/scans)")
     p.add_argument("--json", action="store_true", help="print machine-readable results")
 
 
@@ -157,6 +162,93 @@ def measure_compute(cfg: Config, n_pages: int, hops: int, seed: int = 0) -> dict
     return out
 
 
+# -- the benchmark set ------------------------------------------------------------------------------
+
+CHOPIN_KERN = Path("..") / "shared" / "data" / "scores" / "chopin-first-editions" / "kern"
+# Works whose opus is NOT among the real scans (no piece is twice in the library).
+# (set, kern prefix or music21 corpus name, in library?)
+BENCH_SET: tuple[tuple[str, str, bool], ...] = (
+    # evaluation: the project's reserved evaluation pieces available as encodings ...
+    ("eval", "m21:mozart/k545/movement1_exposition.mxl", True),
+    ("eval", "m21:joplin/maple_leaf_rag.mxl", True),
+    # ... and Chopin first editions of works not in the scans
+    ("eval", "006-1-KI-001", True), ("eval", "007-1-KI-001", True), ("eval", "009-1-KI-002", True),
+    ("eval", "018-1-BH", True), ("eval", "026-1-BH-001", True), ("eval", "029-1-BH", True),
+    ("eval", "030-1-BH-001", True), ("eval", "033-1-BH-002", True), ("eval", "042-1-BH", True),
+    ("eval", "057-2-BH", True),
+    ("eval", "006-1-KI-002", False), ("eval", "007-1-KI-003", False), ("eval", "009-1-KI-001", False),
+    ("eval", "032-1-Sm-001", False), ("eval", "040-1-TR-001", False), ("eval", "037-1-BH-001", False),
+    # fitting the decision parameters (development pieces, disjoint from the evaluation)
+    ("fit", "006-1-KI-003", True), ("fit", "007-1-KI-002", True), ("fit", "030-1-BH-002", True),
+    ("fit", "033-1-BH-001", True), ("fit", "059-1-BR-001", True), ("fit", "026-1-BH-002", True),
+    ("fit", "006-1-KI-004", False), ("fit", "007-1-KI-004", False), ("fit", "030-1-BH-003", False),
+)
+MAX_QUERY_AUDIO_S = 240.0
+
+
+def build_bench_set(out: Path, kern_dir: Path, seed: int = 0) -> dict[str, Path]:
+    """Render the benchmark pieces (PDF for library pieces, audio for all) and write the manifests."""
+    from companion.engine.render import RenderError, render_piece, write_manifest
+
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    pdf_dir = out / "library_pdfs"
+    audio_dir = out / "audio"
+    manifests: dict[str, list] = {"eval": [], "fit": []}
+    cache = out / "rendered.json"
+    done = json.loads(cache.read_text()) if cache.is_file() else {}
+    from companion.engine.render import RenderedPiece
+
+    for i, (split, source, in_lib) in enumerate(BENCH_SET):
+        name = source.replace("m21:", "").replace("/", "_").replace(".mxl", "")
+        if name in done:
+            piece = RenderedPiece(**done[name])
+        else:
+            if source.startswith("m21:"):
+                score = source[4:]
+            else:
+                score = str(kern_dir / f"{source}.krn")
+                if not Path(score).is_file():
+                    raise CompanionError(f"benchmark score {score} not found (give the Chopin kern folder)")
+            log.info("rendering %s", source)
+            try:
+                piece = render_piece(score, pdf_dir if in_lib else audio_dir, name, seed=seed + 101 * i,
+                                     title=name, pdf=in_lib, raster_width=1000, max_seconds=MAX_QUERY_AUDIO_S)
+            except RenderError as exc:
+                log.warning("skipped %s: %s", source, exc)
+                continue
+            if not in_lib:
+                piece.pdf = ""
+            done[name] = {k: getattr(piece, k) for k in ("title", "composer", "pdf", "audio", "systems",
+                                                          "n_pages", "source")}
+            cache.write_text(json.dumps(done, indent=1))
+        manifests[split].append((piece, in_lib))
+    paths = {}
+    for split, pieces in manifests.items():
+        path = out / f"{split}.json"
+        entries = []
+        for piece, in_lib in pieces:
+            e = piece.manifest_entry(in_lib)
+            e["pdf"] = Path(piece.pdf).name if in_lib else None
+            entries.append(e)
+        path.write_text(json.dumps({"pieces": entries}, indent=1), encoding="utf-8")
+        paths[split] = path
+    paths["pdfs"] = pdf_dir
+    return paths
+
+
+def index_folders(cfg: Config, library_dir: Path, folders: list[Path]) -> dict[str, Any]:
+    from companion.commands.library import default_frontend
+    from companion.library import Indexer
+    from companion.models.embedder import Embedder
+
+    models_dir = cfg.models_dir
+    with Indexer(library_dir, default_frontend(cfg), lambda: Embedder(models_dir)) as indexer:
+        report = indexer.run(folders)
+    return {"added": report.added, "unchanged": report.unchanged, "errors": report.errors,
+            "pages": report.pages, "seconds": round(report.seconds, 1)}
+
+
 # -- accuracy ------------------------------------------------------------------------------------
 
 
@@ -199,7 +291,15 @@ def load_manifest(path: Path, engine: Engine, cfg: Config) -> list[PieceAudio]:
                 raise CompanionError(f"{name} (in the manifest) is not in the library; index it first")
             doc = by_name[name]
         spec = log_spectrogram(audio, cfg=cfg.audio)
-        pieces.append(PieceAudio(doc, spec, [tuple(s) for s in entry.get("systems", [])]))
+        systems = [tuple(s) for s in entry.get("systems", [])]
+        if doc is not None and systems:
+            engraved = 1 + max(int(s[2]) for s in systems)
+            detected = int(engine.layout.doc_sizes[doc])
+            if engraved != detected:  # the detector split the pages differently: no system truth
+                log.warning("%s: %d systems engraved, %d detected; system accuracy not measured on it",
+                            entry["pdf"], engraved, detected)
+                systems = [(a, b, -1) for a, b, _ in systems]
+        pieces.append(PieceAudio(doc, spec, systems))
     if not pieces:
         raise CompanionError(f"the manifest {path} lists no pieces")
     return pieces
@@ -379,6 +479,19 @@ def run_accuracy(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     from companion.engine.session import load_params, open_library, save_params
     from companion.models.embedder import Embedder
 
+    if args.build:
+        kern = Path(getattr(args, "kern", "") or CHOPIN_KERN)
+        paths = build_bench_set(Path(args.build), kern, args.seed)
+        folders = [paths["pdfs"]]
+        if args.scans and Path(args.scans).is_dir():
+            folders.append(Path(args.scans))
+        library_dir = Path(args.build) / "library"
+        index_report = index_folders(cfg, library_dir, folders)
+        log.info("library: %s", index_report)
+        args.library = str(library_dir)
+        args.queries = str(paths["eval"])
+        if args.fit == "auto":
+            args.fit = str(paths["fit"])
     if not args.library or not args.queries:
         raise CompanionError("the accuracy part needs --library DIR (indexed development library) and "
                              "--queries FILE (rendered query manifest); see `companion bench identify --help`")

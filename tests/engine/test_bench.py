@@ -1,0 +1,44 @@
+"""The identification benchmark's query making and scoring, on toy pieces."""
+
+from __future__ import annotations
+
+import numpy as np
+from engine_helpers import CHORD_S, CHORDS_PER_SYSTEM, ToyEncoder, build_library, make_pieces, perform, spectrogram
+
+from companion.engine.bench import PieceAudio, build_engines, evaluate, make_queries, rank_of
+from companion.engine.engine import Engine, EngineParams
+
+
+def test_rank_is_pessimistic_on_ties() -> None:
+    assert rank_of(np.array([0.5, 0.5, 0.1]), 1) == 2
+    assert rank_of(np.array([0.0, 0.0, 0.0]), 0) == 3
+    assert rank_of(np.array([0.2, 0.7, 0.1]), 1) == 1
+
+
+def test_benchmark_scores_methods_side_by_side() -> None:
+    enc = ToyEncoder()
+    pieces = make_pieces(5, 6, seed=11)
+    lib = build_library(pieces[:4], enc)  # piece 4 is not in the library
+    sys_s = CHORDS_PER_SYSTEM * CHORD_S / 0.9
+    audio_pieces = []
+    for i, _ in enumerate(pieces):
+        audio, _ = perform(pieces, [(i, s) for s in range(6)], seed=i)
+        systems = [(s * sys_s, (s + 1) * sys_s, s) for s in range(6)]
+        audio_pieces.append(PieceAudio(i if i < 4 else None, spectrogram(audio), systems))
+    queries = make_queries(audio_pieces, per_piece=1, seed=0)
+    kinds = {q.kind for q in queries}
+    assert kinds == {"excerpt", "repeat", "stranger"}
+    rep = next(q for q in queries if q.kind == "repeat")
+    assert (np.diff(rep.truth) < 0).any()  # the performance jumps back
+    engines = build_engines(lib, enc, EngineParams())
+    assert set(engines) == {"votes", "passages", "full"}
+    observer = Engine(lib, enc)
+    obs = [observer.observe_all(q.spec) for q in queries]
+    stats = evaluate(engines, queries, obs)
+    full = stats["full"].summary()
+    assert set(full) >= {"2s", "5s", "10s", "20s", "30s", "time_to_identify", "system_right_after_id",
+                         "false_identification"}
+    assert full["10s"]["n"] == 4 and full["30s"]["R@1"] == 1.0
+    assert full["false_identification"] == 0.0 and full["strangers"] == 1
+    assert full["system_right_after_id"] >= 0.6
+    assert full["time_to_identify"]["median_s"] <= 8.0
