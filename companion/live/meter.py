@@ -10,8 +10,9 @@ humming amplifier). The gate is open ("sound") when the level is
   with the gate closed, and
 * not *stationary*: steady noise varies by a fraction of a dB from one 100-ms
   window to the next, a piano never does (notes attack and decay). Over the
-  last ``steady_seconds`` a spread (std) below ``steady_std_db`` is noise,
-  whatever its level, and it becomes the new noise floor.
+  last ``steady_seconds`` (at least ``min_history_s``) a spread (std) below
+  ``steady_std_db`` is noise, whatever its level, and it becomes the new
+  noise floor.
 
 It opens after ``attack_s`` of sound and closes after ``release_s`` without,
 so a breath between phrases does not toggle it.
@@ -40,6 +41,9 @@ class MeterParams:
     floor_seconds: float = 10.0
     steady_seconds: float = 3.0
     steady_std_db: float = 1.0
+    min_history_s: float = 1.0
+    """The gate stays closed until this much input was heard (steadiness needs history):
+    a session started in a noisy room never mistakes the noise for playing."""
     attack_s: float = 0.2
     release_s: float = 1.5
     clip_level: float = 0.999
@@ -84,6 +88,7 @@ class LevelMeter:
         n_steady = max(2, int(self.params.steady_seconds / self.params.window_s))
         self._floor_hist: deque[float] = deque(maxlen=n_floor)
         self._recent: deque[float] = deque(maxlen=n_steady)
+        self._min_history = max(2, int(round(self.params.min_history_s / self.params.window_s)))
         self._attack_n = max(1, int(round(self.params.attack_s / self.params.window_s)))
         self._release_n = max(1, int(round(self.params.release_s / self.params.window_s)))
         self.reset()
@@ -145,11 +150,9 @@ class LevelMeter:
         self._zero_run = 0 if self._nonzero else self._zero_run + 1
         self._recent.append(level)
         floor = min(self._floor_hist) if self._floor_hist else FLOOR_DB
-        steady = (
-            len(self._recent) == self._recent.maxlen
-            and float(np.std(np.fromiter(self._recent, dtype=np.float64))) < p.steady_std_db
-        )
-        loud = level > p.silence_dbfs and level > floor + p.noise_margin_db and not steady
+        known = len(self._recent) >= self._min_history
+        steady = known and float(np.std(np.fromiter(self._recent, dtype=np.float64))) < p.steady_std_db
+        loud = known and not steady and level > p.silence_dbfs and level > floor + p.noise_margin_db
         if loud:
             self._above += 1
             self._below = 0
@@ -164,7 +167,7 @@ class LevelMeter:
             # stationary noise: it *is* the room's floor now, loud or not
             self._floor_hist.clear()
             self._floor_hist.append(float(np.mean(np.fromiter(self._recent, dtype=np.float64))))
-        elif not loud and not self._sound:
+        elif known and not loud and not self._sound:
             self._floor_hist.append(level)
         clip_window = int(p.clip_hold_s * self.sample_rate)
         reading = LevelReading(

@@ -339,3 +339,24 @@ def test_a_stream_that_hangs_in_close_is_abandoned_and_cannot_disturb_the_next()
     assert ring.written == before + 512
     release.set()
     type(first).stop(first)  # end the fake's thread (its stop() was replaced above)
+
+
+@pytest.mark.parametrize("kind", ["silence", "room noise", "hum"])
+def test_no_results_are_published_without_playing(tmp_path: Path, kind: str) -> None:
+    sr = 22050
+    n = 8 * sr
+    if kind == "silence":
+        x = np.zeros(n, np.float32)
+    elif kind == "room noise":
+        x = (0.03 * np.random.default_rng(1).standard_normal(n)).astype(np.float32)  # -30 dBFS
+    else:  # mains hum with harmonics, loud
+        t = np.arange(n) / sr
+        x = (0.2 * np.sin(2 * np.pi * 50 * t) + 0.05 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)
+    consumer = CountingConsumer()
+    session = CaptureSession(backend=FileBackend(write_wav(tmp_path / "x.wav", x, sr), speed=0), consumer=consumer)
+    session.start()
+    assert session.wait_finished(30)
+    events = session.channel.poll()
+    assert sum(n for _, n in consumer.calls) == 160  # the engine still sees every frame
+    assert not [e for e in events if isinstance(e, ResultEvent)]
+    assert session.stats.suppressed_results == len(consumer.calls)

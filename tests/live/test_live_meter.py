@@ -55,7 +55,7 @@ def test_steady_room_noise_is_not_sound_but_playing_over_it_is() -> None:
     x = noise.copy()
     x[6 * SR : 6 * SR + 3 * SR] += sig[: 3 * SR]
     gate = _gate(LevelMeter(SR), x)
-    assert gate[45:60] == "." * 15  # noise alone: recognised as the room's floor
+    assert "#" not in gate[:60]  # noise alone, from the very start: never taken for playing
     assert set(gate[63:90]) == {"#"}  # chords over the noise
 
 
