@@ -15,13 +15,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
         help="train the encoders (snippet, passage or SimCLR pre-training)",
-        description="Train from a JSON config (see companion/training/configs/). "
-        "Resumes from the run folder's state.pt unless --no-resume.",
+        description="Train from a JSON config (see companion/training/configs/); relative paths are "
+        "relative to the current folder. Resumes from the run folder's state.pt unless --no-resume.",
     )
     p.add_argument("--config", required=True, metavar="FILE", help="training config JSON")
     p.add_argument("--no-resume", action="store_true", help="start over even if a saved state exists")
     p.add_argument("--max-hours", type=float, default=None, help="pause (resumably) after this many hours")
     p.add_argument("--epochs", type=int, default=None, help="override the config's epoch count")
+    p.add_argument("--data", metavar="DIR", help="override the config's data folder")
+    p.add_argument("--out-dir", metavar="DIR", help="override the config's run folder")
+    p.add_argument("--init-from", metavar="FILES", help="override the config's init_from (comma-separated)")
+    p.add_argument("--threads", type=int, default=None, help="override the config's torch thread count")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     p.set_defaults(func=run_train)
 
@@ -46,6 +50,10 @@ def run_train(args: argparse.Namespace, cfg: Config) -> int:
         tcfg.max_hours = args.max_hours
     if args.epochs is not None:
         tcfg.epochs = args.epochs
+    for key in ("data", "out_dir", "init_from", "threads"):
+        if getattr(args, key) is not None:
+            setattr(tcfg, key, getattr(args, key))
+    tcfg.validate()
     cancel = threading.Event()
     bar: list[tqdm] = []
 

@@ -36,6 +36,8 @@ class EncoderConfig:
     """Number of conv blocks, each followed by 2x2 max pooling (except the last)."""
     convs_per_block: int = 2
     embed_dim: int = 32
+    stem_stride: int = 1
+    """Stride of the very first convolution; 2 quarters the cost of the full-resolution block."""
     batch_norm: bool = True
     embed_bn: bool = True
     """BatchNorm on the embedding before L2 normalisation: centres the batch, which keeps the
@@ -71,8 +73,9 @@ class ConvEncoder(nn.Module):
         in_ch = 1
         chans = _channels(cfg)
         for b, ch in enumerate(chans):
-            for _ in range(cfg.convs_per_block):
-                layers.append(nn.Conv2d(in_ch, ch, 3, padding=1, bias=not cfg.batch_norm))
+            for c in range(cfg.convs_per_block):
+                stride = cfg.stem_stride if (b == 0 and c == 0) else 1
+                layers.append(nn.Conv2d(in_ch, ch, 3, stride=stride, padding=1, bias=not cfg.batch_norm))
                 if cfg.batch_norm:
                     layers.append(nn.BatchNorm2d(ch))
                 layers.append(nn.ELU(inplace=True))

@@ -76,14 +76,7 @@ class TrainConfig:
             raise ConfigError(f"training config {path} is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"training config {path} must be a JSON object")
-        cfg = cls.from_dict(data)
-        # Relative paths are relative to the config file's folder.
-        base = path.parent
-        for key in ("data", "out_dir", "init_from"):
-            value = getattr(cfg, key)
-            if value and value != "synthetic" and not Path(value).is_absolute():
-                setattr(cfg, key, str((base / value).resolve()))
-        return cfg
+        return cls.from_dict(data)
 
     def validate(self) -> None:
         if self.mode not in MODES:

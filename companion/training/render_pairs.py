@@ -86,7 +86,8 @@ def rasterise_svg(svg: str, width: int = PAGE_PX) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("L"))
 
 
-def render_piece(kern: Path, soundfont: Path, workdir: Path, scale: int = 40, margin: float = 0.3) -> RenderedPiece:
+def render_piece(kern: Path, soundfont: Path, workdir: Path, scale: int = 40, margin: float = 0.3,
+                 max_pages: int = 0) -> RenderedPiece:
     """Engrave, rasterise and synthesise one kern file.
 
     Each system's band is its staves' extent plus ``margin`` x that extent above and
@@ -108,7 +109,10 @@ def render_piece(kern: Path, soundfont: Path, workdir: Path, scale: int = 40, ma
             onsets.setdefault(nid, entry["tstamp"] / 1000.0)
     strips: list[np.ndarray] = []
     events: list[tuple[int, float, float]] = []
-    for page_no in range(1, tk.getPageCount() + 1):
+    n_pages = tk.getPageCount()
+    if max_pages > 0:  # bounded cost per piece; the audio is still the whole piece
+        n_pages = min(n_pages, max_pages)
+    for page_no in range(1, n_pages + 1):
         svg = tk.renderToSVG(page_no)
         width_units, systems = _system_geometry(svg)
         img = rasterise_svg(svg)
@@ -230,6 +234,7 @@ def build_pairs(
     degrade_splits: tuple[str, ...] = (),
     seed: int = 0,
     save_spectrograms: bool = False,
+    max_pages: int = 0,
 ) -> dict:
     """Render ``pieces`` and write a PairSet (``out_dir``) and a PassageSet (``out_dir/passages``).
 
@@ -253,7 +258,7 @@ def build_pairs(
     with tempfile.TemporaryDirectory() as tmp:
         for i, name in enumerate(names):
             try:
-                rp = render_piece(pieces[name], soundfont, Path(tmp))
+                rp = render_piece(pieces[name], soundfont, Path(tmp), max_pages=max_pages)
             except (CompanionError, subprocess.TimeoutExpired, ValueError, KeyError) as exc:
                 log.warning("%s: skipped (%s)", name, exc)
                 failed.append(name)
@@ -287,6 +292,7 @@ def build_pairs(
         "pieces": len(names) - len(failed),
         "failed": failed,
         "degraded_splits": list(degrade_splits),
+        "max_pages": max_pages,
         "soundfont": Path(soundfont).name,
     }
     pairs = PairSet(np.concatenate(sheets), np.concatenate(audios), np.concatenate(piece_ids),
@@ -313,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--soundfont", type=Path)
     ap.add_argument("--valid-pieces", type=int, default=10)
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--max-pages", type=int, default=3, help="engrave at most this many pages per piece (0 = all)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     pieces = chopin_pieces(args.kern_dir)
@@ -329,10 +336,10 @@ def main(argv: list[str] | None = None) -> int:
         rng = np.random.default_rng(0)
         valid = sorted(rng.choice(names, size=min(args.valid_pieces, len(names) // 5), replace=False).tolist())
         splits = {"train": [n for n in names if n not in valid], "valid": valid}
-        print(build_pairs(pieces, sf, args.out_dir, splits))
+        print(build_pairs(pieces, sf, args.out_dir, splits, max_pages=args.max_pages))
     else:
         print(build_pairs(pieces, sf, args.out_dir, {"test": names}, degrade_splits=("test",),
-                          save_spectrograms=True))
+                          save_spectrograms=True, max_pages=args.max_pages))
     return 0
 
 

@@ -33,10 +33,10 @@ class ThroughputResult:
     infer_ms_per_snippet: float
 
 
-def variant(width: int, convs_per_block: int = 2, blocks: int = 4, batch_norm: bool = True) -> SnippetModelConfig:
+def variant(width: int, convs_per_block: int = 2, blocks: int = 4, stem_stride: int = 1) -> SnippetModelConfig:
     return SnippetModelConfig(
-        sheet=EncoderConfig(SHEET_SHAPE, width, blocks, convs_per_block, 32, batch_norm),
-        audio=EncoderConfig(AUDIO_SHAPE, width, blocks, convs_per_block, 32, batch_norm),
+        sheet=EncoderConfig(SHEET_SHAPE, width, blocks, convs_per_block, 32, stem_stride),
+        audio=EncoderConfig(AUDIO_SHAPE, width, blocks, convs_per_block, 32, stem_stride),
     )
 
 
@@ -94,4 +94,7 @@ DEFAULT_VARIANTS: dict[str, SnippetModelConfig] = {
     "w16x1": variant(16, 1),
     "w12x1": variant(12, 1),
     "w8x1": variant(8, 1),
+    "w24x1 stride-2 stem": variant(24, 1, stem_stride=2),
+    "w16x1 stride-2 stem": variant(16, 1, stem_stride=2),
+    "w16x2 stride-2 stem": variant(16, 2, stem_stride=2),
 }

@@ -101,7 +101,8 @@ def test_pairset_save_load_and_errors(tmp_path):
         TrainConfig.from_dict({"mode": "dance", "data": "x"})
 
 
-def test_cli_train_and_eval_on_tiny_config(tmp_path, capsys):
+def test_cli_train_and_eval_on_tiny_config(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative paths in a config are relative to the current folder
     synthetic_pairs(n_pieces=6, per_piece=20).save(tmp_path / "pairs")
     cfg = {"mode": "snippet", "data": "pairs", "out_dir": "run", "arch": TINY, "epochs": 1, "batch_size": 16,
            "threads": 1, "augment": True}
