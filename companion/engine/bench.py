@@ -52,7 +52,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from companion.config import Config
-from companion.engine.engine import Engine, EngineParams
+from companion.engine.engine import Calibration, Engine, EngineParams
 from companion.engine.evidence import HopEvidence
 from companion.engine.follower import FollowerParams
 from companion.engine.layout import ArrayLibrary, DocumentInfo
@@ -364,9 +364,9 @@ class MethodStats:
         tti = np.asarray(self.tti)
         finite = tti[np.isfinite(tti)]
         out["time_to_identify"] = {
-            "median_s": round(float(np.median(tti)), 2) if len(tti) else None,
-            "p25_s": round(float(np.percentile(tti, 25)), 2) if len(tti) else None,
-            "p75_s": round(float(np.percentile(tti, 75)), 2) if len(tti) else None,
+            "median_s": round(float(np.percentile(tti, 50, method="nearest")), 2) if len(tti) else None,
+            "p25_s": round(float(np.percentile(tti, 25, method="nearest")), 2) if len(tti) else None,
+            "p75_s": round(float(np.percentile(tti, 75, method="nearest")), 2) if len(tti) else None,
             "identified": f"{len(finite)}/{len(tti)}",
             "wrong_piece_first": self.wrong_ids,
         }
@@ -471,8 +471,64 @@ def fit_params(library, encoder, pieces: Sequence[PieceAudio], seed: int) -> tup
                         best = (score, p, {"objective": round(score, 4), "full": s,
                                            "votes": st["votes"].summary()})
     assert best is not None
-    # the baseline's threshold is fitted on its own criterion, so the comparison is fair
-    return best[1], best[2]
+    params, notes = best[1], best[2]
+    # calibration: Platt scaling of the top piece's probability against "is it the right piece"
+    engine = Engine(library, encoder, replace(params, calibration=Calibration()))
+    raw, right = collect_confidences(engine, queries, obs)
+    cal = fit_platt(raw, right)
+    notes["calibration"] = {"a": round(cal.a, 4), "b": round(cal.b, 4), "pairs": len(raw),
+                            "ece_before": round(expected_calibration_error(raw, right), 4),
+                            "ece_after": round(expected_calibration_error(cal(raw), right), 4)}
+    # keep the decision where it was: the threshold moves with the calibration
+    thr = float(cal(np.array([params.identify_threshold]))[0])
+    rel = float(cal(np.array([params.release_threshold]))[0])
+    return replace(params, calibration=cal, identify_threshold=round(thr, 4), release_threshold=round(rel, 4)), notes
+
+
+def collect_confidences(engine: Engine, queries: Sequence[Query], observations) -> tuple[np.ndarray, np.ndarray]:
+    """(raw probability of the top piece, 1 if it is the right piece) for every hop with music."""
+    raw, right = [], []
+    for q, obs in zip(queries, observations):
+        updates = engine.replay(obs)
+        for u in updates:
+            if u.status in (Status.UNSURE, Status.IDENTIFIED) and u.pieces:
+                top = u.pieces[0]
+                raw.append(top.confidence)
+                right.append(q.doc_index is not None and engine.layout.doc_index(top.document_id) == q.doc_index)
+    return np.asarray(raw, np.float64), np.asarray(right, np.float64)
+
+
+def fit_platt(p: np.ndarray, y: np.ndarray, iters: int = 50) -> Calibration:
+    """Logistic regression of y on logit(p) (Newton's method, a small ridge for stability)."""
+    if len(p) < 10 or y.min() == y.max():
+        return Calibration()
+    q = np.clip(p, 1e-4, 1 - 1e-4)
+    x = np.log(q / (1 - q))
+    X = np.stack([x, np.ones_like(x)], axis=1)
+    prior = np.array([1.0, 0.0])
+    lam = 1.0  # pulls towards the identity: separable data must not send a to infinity
+    w = prior.copy()
+    for _ in range(iters):
+        z = 1 / (1 + np.exp(-np.clip(X @ w, -30, 30)))
+        g = X.T @ (z - y) + lam * (w - prior)
+        H = (X * (z * (1 - z))[:, None]).T @ X + lam * np.eye(2)
+        step = np.linalg.solve(H, g)
+        w -= np.clip(step, -1.0, 1.0)
+        if np.abs(step).max() < 1e-8:
+            break
+    return Calibration(a=float(np.clip(w[0], 0.05, 5.0)), b=float(np.clip(w[1], -10.0, 10.0)))
+
+
+def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    if len(p) == 0:
+        return 0.0
+    idx = np.minimum((np.asarray(p) * bins).astype(int), bins - 1)
+    err = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            err += m.mean() * abs(float(np.mean(p[m])) - float(np.mean(y[m])))
+    return err
 
 
 def run_accuracy(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:

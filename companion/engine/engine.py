@@ -52,6 +52,8 @@ METHODS = ("votes", "passages", "full")
 EXCERPT_FRAMES = 42
 """Audio excerpt length of the snippet encoder (2.1 s at 20 fps)."""
 N_BANDS = 92
+MIN_FRAMES = 30
+"""The first excerpt is embedded after 1.5 s, padded with silence in front (a 2-s query gets an answer)."""
 
 
 class EngineError(CompanionError):
@@ -74,7 +76,7 @@ class Calibration:
     def __call__(self, p: np.ndarray | float) -> np.ndarray:
         q = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
         z = self.a * np.log(q / (1 - q)) + self.b
-        return 1.0 / (1.0 + np.exp(-z))
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
 
 
 @dataclass(frozen=True)
@@ -239,7 +241,8 @@ class Engine:
     def _excerpts(self) -> np.ndarray:
         p = self.params
         ends = [self._history - int(round(j * p.hop_frames / p.excerpts_per_hop)) for j in range(p.excerpts_per_hop)]
-        ends = [e for e in ends if e - EXCERPT_FRAMES >= self._history - self._filled]
+        pad = EXCERPT_FRAMES - MIN_FRAMES
+        ends = [e for e in ends if e - EXCERPT_FRAMES + pad >= self._history - self._filled]
         if not ends:
             return np.zeros((0, N_BANDS, EXCERPT_FRAMES), np.float32)
         return np.stack([self._buf[e - EXCERPT_FRAMES : e].T for e in ends])
@@ -262,7 +265,7 @@ class Engine:
         top = -1
         if self.use_passages:
             have = min(self._filled, p.passage_frames)
-            if have < EXCERPT_FRAMES:
+            if have < MIN_FRAMES:
                 if not self.use_votes:
                     return None
             else:
@@ -300,7 +303,7 @@ class Engine:
         replay the same evidence through several decision rules.
         """
         self.hops += 1
-        if self._filled < min(EXCERPT_FRAMES, self._history):
+        if self._filled < MIN_FRAMES:
             return Status.LISTENING
         recent = self._buf[-self.params.hop_frames :]
         if float(recent.max()) < self.params.silence_level:

@@ -42,3 +42,15 @@ def test_benchmark_scores_methods_side_by_side() -> None:
     assert full["false_identification"] == 0.0 and full["strangers"] == 1
     assert full["system_right_after_id"] >= 0.6
     assert full["time_to_identify"]["median_s"] <= 8.0
+
+
+def test_platt_calibration_fixes_overconfidence() -> None:
+    from companion.engine.bench import expected_calibration_error, fit_platt
+
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.5, 1.0, 4000)
+    true_p = 0.5 + (p - 0.5) * 0.5  # the model says 0.9 when it is right 70% of the time
+    y = (rng.random(4000) < true_p).astype(float)
+    cal = fit_platt(p, y)
+    assert expected_calibration_error(cal(p), y) < 0.5 * expected_calibration_error(p, y)
+    assert cal(np.array([0.9]))[0] < 0.85
