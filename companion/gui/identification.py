@@ -46,6 +46,12 @@ class Position:
     system: int
     """Index of the system in reading order within the document (the engine's ``index``)."""
     confidence: float
+    page_system: int = -1
+    """The system's number on its page (0-based), when the engine says it."""
+
+    def describe(self) -> str:
+        on_page = f" · system {self.page_system + 1}" if self.page_system >= 0 else f" · system #{self.system + 1}"
+        return f"page {self.page + 1}{on_page}"
 
 
 @dataclass(frozen=True)
@@ -82,11 +88,13 @@ def to_identification(result: Any, t: float = 0.0) -> Identification:
     pos = _get(result, "position", default=None)
     position = None
     if pos is not None:
+        has_index = _get(pos, "index", default=None) is not None
         position = Position(
             document_id=int(_get(pos, "document_id", "document", "doc", default=-1)),
             page=int(_get(pos, "page", default=-1)),
             system=int(_get(pos, "index", "system", default=-1)),
             confidence=float(_get(pos, "confidence", "probability", default=0.0)),
+            page_system=int(_get(pos, "system", default=-1)) if has_index else -1,
         )
     sure = _get(result, "sure", default=None)
     status = _get(result, "status", default=None)
@@ -137,7 +145,9 @@ def lookup_recording(cfg: Config, library_dir: Path, audio: Path, progress: Call
     if "cancel" in params and cancel is not None:
         kwargs["cancel"] = cancel
     out = fn(cfg, library_dir, audio, **kwargs)
-    hops: Sequence[Any] = _get(out, "hops", "timeline", default=None) or out
+    hops = _get(out, "hops", default=None)
+    if hops is None:
+        hops = out if isinstance(out, (list, tuple)) else []
     return [to_identification(h, t=i * 0.5) for i, h in enumerate(hops)]
 
 

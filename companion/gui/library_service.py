@@ -118,7 +118,9 @@ class LibraryBackend:
 
         def progress(ev: Any) -> None:
             ctx.progress(ev.fraction, _describe(ev), ev)
-            ctx.check()
+            if ev.kind in ("plan", "file"):
+                # only between files: raising inside a page callback would record the file as failed
+                ctx.check()
 
         options = IndexOptions(retry_errors=retry_errors, publish_every_s=10.0)
         frontend = self.frontend_factory()  # type: ignore[misc]

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from companion.config import Config
+from companion.errors import CompanionError
 from companion.gui.identification import Identification, live_engine, to_identification
 from companion.gui.widgets import ConfidenceBar, LevelMeter
 from companion.gui.workers import TaskContext, TaskRunner
@@ -299,6 +300,19 @@ class ListenPanel(QWidget):
         self.device_box.setEnabled(self.input_file is None and bool(self._devices))
         self.meter.clear()
 
+    def jump_to(self, document_id: int, system: int) -> bool:
+        """The user clicked a system: tell the live engine to follow from there (if it can)."""
+        consumer = self.session.consumer if self.session is not None else None
+        jump = getattr(consumer, "jump_to", None)
+        if jump is None:
+            return False
+        try:
+            jump(document_id, system)
+        except (KeyError, IndexError, ValueError) as exc:  # the document is not in the engine's library
+            log.info("jump_to ignored: %s", exc)
+            return False
+        return True
+
     def _retry(self) -> None:
         if self.session is not None:
             self.session.restart()
@@ -385,7 +399,7 @@ class ListenPanel(QWidget):
         else:
             self.ident_title.setText(top.title)
             pos = ident.position
-            where = f"page {pos.page + 1}, system {pos.system + 1} ({pos.confidence:.0%})" if pos else ""
+            where = f"{pos.describe()} ({pos.confidence:.0%})" if pos else ""
             self.ident_detail.setText(f"Confidence {top.confidence:.0%}" + (f" · {where}" if where else ""))
         for row, piece in enumerate(ident.pieces[:5]):
             self.ranked_layout.addWidget(QLabel(f"{row + 1}. {piece.title}"), row, 0)
@@ -419,7 +433,10 @@ def _make_session(ctx: TaskContext, cfg: Config, input_file: Path | None, device
     from companion.live.file_source import FileBackend
 
     backend = FileBackend(input_file, speed=speed) if input_file is not None else audio_backend
-    consumer, reason = live_engine(cfg, cfg.paths.library_dir)
+    try:
+        consumer, reason = live_engine(cfg, cfg.paths.library_dir)
+    except CompanionError as exc:  # no model, empty library...: listen anyway, say why nothing is named
+        consumer, reason = None, str(exc)
     session = CaptureSession(cfg.audio, backend=backend, device=device, consumer=consumer,
                              params=SessionParams(publish_frames=True),
                              settings_file=None if input_file is not None else cfg.paths.settings_file)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from companion.config import Config
+from companion.errors import AudioError, CompanionError
 from companion.gui import identification as ident
 from companion.gui.workers import Task, TaskContext, TaskRunner
 
@@ -77,8 +78,14 @@ def run_lookup(ctx: TaskContext, cfg: Config, path: Path) -> LookupResult:
     hops: list[ident.Identification] = []
     if available:
         ctx.progress(0.0, "Identifying…")
-        hops = ident.lookup_recording(cfg, cfg.paths.library_dir, path,
-                                      progress=lambda f: ctx.progress(f, "Identifying…"), cancel=ctx.cancel_event)
+        try:
+            hops = ident.lookup_recording(cfg, cfg.paths.library_dir, path,
+                                          progress=lambda f: ctx.progress(f, "Identifying…"), cancel=ctx.cancel_event)
+        except AudioError:
+            raise
+        except CompanionError as exc:  # no model, no library: the recording is still shown
+            available, why = False, str(exc)
+        ctx.check()
     return LookupResult(path, float(info.duration), np.asarray(spec, np.float32), hops, "" if available else why)
 
 
@@ -245,7 +252,7 @@ class LookupView(QWidget):
             self.timeline.setItem(row, 0, QTableWidgetItem(_clock(start)))
             self.timeline.setItem(row, 1, QTableWidgetItem(_clock(end)))
             self.timeline.setItem(row, 2, QTableWidgetItem(titles.get(pos.document_id, f"document {pos.document_id}")))
-            self.timeline.setItem(row, 3, QTableWidgetItem(f"page {pos.page + 1} · system {pos.system + 1}"))
+            self.timeline.setItem(row, 3, QTableWidgetItem(pos.describe()))
         if self.segments:
             self.timeline.selectRow(0)
         self._update_buttons()

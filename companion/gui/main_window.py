@@ -8,6 +8,7 @@ the GUI thread was blocked for more than 50 ms.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,7 @@ class MainWindow(QMainWindow):
         self.dark = apply_theme(app, self.prefs.theme) if apply_style and app is not None else False
         self.runner = TaskRunner(self)
         self.cache = PageCache(self.runner, parent=self)
-        self.watchdog = StallWatchdog(self)
+        self.watchdog = StallWatchdog(self, capture_stacks=bool(os.environ.get("COMPANION_STALL_STACKS")))
         QTimer.singleShot(0, self.watchdog.start)  # measure from the first event-loop turn, not start-up
         self.backend = backend or LibraryBackend.default(cfg)
         self._doc_cache: dict[int, ScoreDocument] = {}
@@ -130,6 +131,7 @@ class MainWindow(QMainWindow):
         self.library.open_document.connect(self.open_library_document)
         self.listen.identified.connect(self.on_identification)
         self.lookup.open_at.connect(self.open_at)
+        self.score.system_chosen.connect(self._system_clicked)
         self._build_menus()
         self.sidebar.setCurrentRow(0)
         self.statusBar().showMessage("Ready")
@@ -275,6 +277,11 @@ class MainWindow(QMainWindow):
         else:
             self.score.canvas.confident = False
             self.score.canvas.update()
+
+    def _system_clicked(self, system: int) -> None:
+        doc = self.score.document
+        if doc is not None and doc.document_id is not None and self.listen.jump_to(doc.document_id, system):
+            self.show_message(f"Following from system {system + 1}")
 
     # -- drag and drop ---------------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:  # noqa: N802

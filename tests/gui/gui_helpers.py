@@ -150,10 +150,12 @@ TONES_HZ = (220.0, 330.0, 440.0, 587.0, 784.0, 1047.0)
 """One tone per system of the test piece (system i <-> TONES_HZ[i])."""
 
 
-def write_tones(path: Path, seconds_per_tone: float = 1.0, sr: int = 22050, tones: Sequence[float] = TONES_HZ) -> Path:
+def write_tones(path: Path, seconds_per_tone: float = 1.0, sr: int = 22050, tones: Sequence[float] = TONES_HZ,
+                lead_in_s: float = 1.5) -> Path:
+    """Quiet room noise for ``lead_in_s`` (the silence gate learns the floor), then one pulsed tone per system."""
     t = np.arange(int(sr * seconds_per_tone)) / sr
     env = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.02)
-    parts = []
+    parts = [0.001 * np.random.default_rng(0).standard_normal(int(sr * lead_in_s))]
     for f in tones:
         # a decaying "note" repeated 4 times a second: the silence gate sees music, not a steady hum
         pulse = np.exp(-((t * 4) % 1.0) * 2.0)
