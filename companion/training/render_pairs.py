@@ -306,6 +306,42 @@ def build_pairs(
     return pairs.summary
 
 
+def merge_pairsets(parts: list[Path], out_dir: Path) -> dict:
+    """Concatenate PairSets (and their passages) written by shards into one folder."""
+    from companion.training.data import PairSet, PassageSet
+
+    sets = [PairSet.load(p) for p in parts]
+    pieces: list[str] = []
+    piece_arrays = []
+    for ps in sets:
+        piece_arrays.append(ps.piece + len(pieces))
+        pieces += ps.pieces
+    splits: dict[str, list[str]] = {}
+    for ps in sets:
+        for k, v in ps.splits.items():
+            splits.setdefault(k, []).extend(v)
+    summary = dict(sets[0].summary)
+    summary["pieces"] = sum(int(ps.summary.get("pieces", 0)) for ps in sets)
+    summary["failed"] = sum((list(ps.summary.get("failed", [])) for ps in sets), [])
+    summary["pairs"] = int(sum(len(ps) for ps in sets))
+    merged = PairSet(np.concatenate([ps.sheet for ps in sets]), np.concatenate([ps.audio for ps in sets]),
+                     np.concatenate(piece_arrays), np.concatenate([ps.onset for ps in sets]), pieces, splits, summary)
+    merged.save(out_dir)
+    psets = [PassageSet.load(Path(p) / "passages") for p in parts]
+    s_flat, a_flat, s_off, a_off, pp = [], [], [0], [0], []
+    base = 0
+    for ps in psets:
+        s_flat.append(ps.sheet_flat)
+        a_flat.append(ps.audio_flat)
+        s_off += (ps.sheet_off[1:] + s_off[-1]).tolist()
+        a_off += (ps.audio_off[1:] + a_off[-1]).tolist()
+        pp.append(ps.piece + base)
+        base += len(ps.pieces)
+    PassageSet(np.concatenate(s_flat, axis=1), np.asarray(s_off, np.int64), np.concatenate(a_flat, axis=1),
+               np.asarray(a_off, np.int64), np.concatenate(pp), pieces, splits).save(Path(out_dir) / "passages")
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m companion.training.render_pairs KERN_DIR OUT_DIR --part train|test``."""
     import argparse
@@ -319,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--soundfont", type=Path)
     ap.add_argument("--valid-pieces", type=int, default=10)
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--shard", default="0/1", help="i/n: render every n-th piece starting at i (merge with merge_pairsets)")
     ap.add_argument("--max-pages", type=int, default=3, help="engrave at most this many pages per piece (0 = all)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -332,12 +369,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit:
         pieces = dict(list(pieces.items())[: args.limit])
     names = list(pieces)
+    shard, n_shards = (int(v) for v in args.shard.split("/"))
     if args.part == "train":
         rng = np.random.default_rng(0)
         valid = sorted(rng.choice(names, size=min(args.valid_pieces, len(names) // 5), replace=False).tolist())
-        splits = {"train": [n for n in names if n not in valid], "valid": valid}
+        names = names[shard::n_shards]
+        pieces = {k: pieces[k] for k in names}
+        splits = {"train": [n for n in names if n not in valid], "valid": [n for n in valid if n in names]}
         print(build_pairs(pieces, sf, args.out_dir, splits, max_pages=args.max_pages))
     else:
+        names = names[shard::n_shards]
+        pieces = {k: pieces[k] for k in names}
         print(build_pairs(pieces, sf, args.out_dir, {"test": names}, degrade_splits=("test",),
                           save_spectrograms=True, max_pages=args.max_pages))
     return 0

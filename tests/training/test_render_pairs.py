@@ -60,3 +60,27 @@ def test_scan_mapping_and_query_excerpts():
     assert scan_work_for("op072-003") is None and scan_work_for("op001-001") is None
     q = query_excerpts(np.ones((92, 1000), np.float32), start=100, seconds=30.0, hop=10)
     assert q.shape == ((600 - 42) // 10 + 1, 92, 42)
+
+
+def test_merge_pairsets_offsets_pieces_and_passages(tmp_path):
+    from companion.training.data import PairSet, PassageSet, synthetic_pairs, synthetic_passages
+    from companion.training.render_pairs import merge_pairsets
+
+    parts = []
+    for i in range(2):
+        p = synthetic_pairs(n_pieces=5, per_piece=4, seed=i)
+        p.pieces = [f"s{i}_{n}" for n in p.pieces]
+        p.splits = {k: [f"s{i}_{n}" for n in v] for k, v in p.splits.items()}
+        p.save(tmp_path / f"p{i}")
+        q = synthetic_passages(n_pieces=5, per_piece=2, seed=i)
+        q.pieces, q.splits = p.pieces, p.splits
+        q.save(tmp_path / f"p{i}" / "passages")
+        parts.append(tmp_path / f"p{i}")
+    merge_pairsets(parts, tmp_path / "m")
+    m = PairSet.load(tmp_path / "m")
+    assert len(m) == 40 and len(m.pieces) == 10 and np.bincount(m.piece).tolist() == [4] * 10
+    assert m.pieces[int(m.piece[-1])] == "s1_piece004"
+    ps = PassageSet.load(tmp_path / "m" / "passages")
+    second = PassageSet.load(parts[1] / "passages")
+    assert len(ps) == 20 and np.array_equal(ps.strip(10), second.strip(0))
+    assert len(ps.indices("train")) == 12
