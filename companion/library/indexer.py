@@ -22,6 +22,8 @@ import json
 import logging
 import multiprocessing
 import os
+import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -83,15 +85,20 @@ class IndexReport:
 _worker: dict = {}
 
 
-def _init_worker(frontend: SheetFrontEnd, embedder_factory: EmbedderFactory, threads: int) -> None:
-    try:
-        import torch
+def _exit_with_parent(parent: int) -> None:
+    """A killed indexer must not leave its workers behind (they would hold its pipes open)."""
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
 
-        torch.set_num_threads(max(1, threads))
-    except ImportError:  # pragma: no cover
-        pass
+
+def _init_worker(frontend: SheetFrontEnd, embedder_factory: EmbedderFactory, threads: int) -> None:
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     _worker["frontend"] = frontend
     _worker["embedder"] = embedder_factory()
+    if "torch" in sys.modules:  # share the cores between workers instead of oversubscribing
+        sys.modules["torch"].set_num_threads(max(1, threads))
 
 
 def _run_job(job: Job) -> DocumentResult:
@@ -280,16 +287,25 @@ class Indexer:
                 report.timings["write"] += publish_cost
                 last_publish = time.perf_counter()
 
-        todo = [j for j in jobs if not self._try_copy(j, report, finished)]
-        if self.options.workers <= 1 or len(todo) <= 1:
-            for job in todo:
-                def page_cb(done: int, total: int, job: Job = job) -> None:
-                    self.progress(event("page", path=job.path, file_pages_done=done, file_pages_total=total))
+        try:
+            todo = [j for j in jobs if not self._try_copy(j, report, finished)]
+            if self.options.workers <= 1 or len(todo) <= 1:
+                for job in todo:
+                    def page_cb(done: int, total: int, job: Job = job) -> None:
+                        self.progress(event("page", path=job.path, file_pages_done=done, file_pages_total=total))
 
-                assert self.frontend is not None, "indexing needs a sheet front end"
-                finished(job, process(job, self.frontend, self.embedder, page_cb))
-        else:
-            self._run_pool(todo, finished)
+                    if self.frontend is None:
+                        raise LibraryError("indexing needs a sheet front end")
+                    finished(job, process(job, self.frontend, self.embedder, page_cb))
+            else:
+                self._run_pool(todo, finished)
+        except (Exception, KeyboardInterrupt):
+            # cancelled (GUI, Ctrl-C) or failed: what was finished becomes searchable now
+            try:
+                self.publish()
+            except Exception:  # pragma: no cover - the original error matters more
+                log.exception("publishing after an interrupted run failed")
+            raise
         t = time.perf_counter()
         if self.publish():
             self.progress(event("publish"))

@@ -33,9 +33,11 @@ EXACT_MAX_VECTORS = 250_000
 TARGET_RECALL = 0.95
 CALIBRATION_QUERIES = 500
 CALIBRATION_K = 10
-QUERY_NOISE = 0.25
-"""Calibration queries are stored vectors plus noise of this norm (then normalised):
-a played excerpt never embeds exactly onto a stored snippet."""
+QUERY_NOISE = 1.0
+"""Calibration queries are stored vectors plus noise of this norm (then normalised), so
+a query has cosine ~0.7 with its source vector: an audio excerpt never embeds exactly onto
+its sheet snippet (cross-modal pairs sit far apart), and near-duplicate queries would
+understate the nprobe needed."""
 
 ID_COLUMNS = ("document", "page", "system", "x", "system_id")
 

@@ -222,3 +222,22 @@ def library_content(lib: Path) -> dict:
         out["__snippet_index__"] = rows
         assert set(by_id) >= set(int(i) for i in s.ids[:, 0])
     return out
+
+
+def test_a_cancelled_run_publishes_what_it_finished(scores: Path, tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+
+    class Cancel(Exception):
+        pass
+
+    def progress(ev) -> None:
+        if ev.kind == "file" and ev.files_done == 2:
+            raise Cancel()
+
+    with Indexer(lib, ProjectionFrontEnd(), hash_embedder_v1, progress=progress) as ix:
+        with pytest.raises(Cancel):
+            ix.run([scores])
+    with Library.open(lib) as reader:
+        assert len(reader.documents) == 2
+    report = index(lib, [scores])
+    assert (report.added, report.unchanged) == (1, 2)
