@@ -59,13 +59,13 @@ def training_available() -> tuple[bool, str]:
 
 
 def run_training(ctx: TaskContext, mode: str, data: str, out_dir: Path, epochs: int, batch_size: int,
-                 steps_per_epoch: int, resume: bool) -> Any:
+                 steps_per_epoch: int, resume: bool, valid_pairs: int = 2000) -> Any:
     from companion.training.config import TrainConfig
     from companion.training.trainer import train
 
     ctx.progress(None, "Preparing data and model…")
     cfg = TrainConfig(mode=mode, data=data, out_dir=str(out_dir), epochs=epochs, batch_size=batch_size,
-                      steps_per_epoch=steps_per_epoch, threads=1)
+                      steps_per_epoch=steps_per_epoch, valid_pairs=valid_pairs, threads=1)
 
     def forward(p: Any) -> None:
         done = (p.epoch + (p.step / p.steps if p.steps else 0.0)) / max(1, p.epochs)
@@ -124,6 +124,10 @@ class TrainingView(QWidget):
         self.steps = QSpinBox()
         self.steps.setRange(0, 100000)
         self.steps.setSpecialValueText("whole data set")
+        self.valid_pairs = QSpinBox()
+        self.valid_pairs.setRange(16, 100000)
+        self.valid_pairs.setValue(2000)
+        self.valid_pairs.setToolTip("Held-out pairs ranked after each epoch to compute the validation MRR")
         self.run_dir = QLineEdit(str(cfg.paths.data_dir / "runs"))
         run_box = QGroupBox("Run")
         rform = QFormLayout(run_box)
@@ -131,6 +135,7 @@ class TrainingView(QWidget):
         rform.addRow("Epochs:", self.epochs)
         rform.addRow("Batch size:", self.batch)
         rform.addRow("Steps per epoch:", self.steps)
+        rform.addRow("Validation pairs:", self.valid_pairs)
         rform.addRow("Run folder:", self._with_browse(self.run_dir))
         self.start_btn = QPushButton("Start")
         self.start_btn.setObjectName("primary")
@@ -240,10 +245,11 @@ class TrainingView(QWidget):
         self.status.setText("Starting…")
         self.task = self.runner.start(
             "train", run_training, self.mode, data, self.out_dir, self.epochs.value(), self.batch.value(),
-            self.steps.value(), resume,
+            self.steps.value(), resume, self.valid_pairs.value(),
             on_progress=self._progress, on_finished=self._finished,
             on_failed=lambda m, user: (self.status.setText(f"Training failed: {m}"), self.error.emit("Training", m)),
-            on_cancelled=lambda: self.status.setText("Cancelled."),
+            on_cancelled=lambda: self.status.setText(
+                "Cancelled. The run is saved: Resume continues where it stopped."),
         )
         self.task.signals.done.connect(lambda: self._set_running(False))
         self.timer.start()
@@ -277,11 +283,9 @@ class TrainingView(QWidget):
         x = p.epoch + (p.step / p.steps if p.steps else 0.0)
         if p.phase == "train" and not math.isnan(p.loss):
             self.losses.append((x, p.loss))
-        mrr = p.metrics.get("mrr") if isinstance(p.metrics, dict) else None
-        if mrr is None and isinstance(p.metrics, dict):
-            mrr = next((v.get("mrr") for v in p.metrics.values() if isinstance(v, dict) and "mrr" in v), None)
-        if mrr is not None and p.phase in ("valid", "epoch"):
-            self.mrr.append((p.epoch + 1, float(mrr)))
+        mrr = validation_mrr(p.metrics) if p.phase == "epoch" else None
+        if mrr is not None:
+            self.mrr.append((p.epoch + 1, mrr))
         rate = f", {p.pairs_per_s:.0f} pairs/s" if p.pairs_per_s else ""
         self.status.setText(f"{text}{rate}, loss {p.loss:.4f}" if not math.isnan(p.loss) else text)
         self._dirty = True
@@ -319,9 +323,16 @@ class TrainingView(QWidget):
         if not rows:
             self.report.setText("The run has no validation results yet.")
             return
-        last = rows[-1]
-        self.report.setText("<b>Latest validation</b>: " + ", ".join(
-            f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in _flat(last).items()))
+        lines = []
+        for row in rows[-5:]:
+            mrr = validation_mrr(row.get("valid", {})) if isinstance(row, dict) else None
+            loss = row.get("loss") if isinstance(row, dict) else None
+            lines.append(f"epoch {row.get('epoch', '?') + 1 if isinstance(row.get('epoch'), int) else '?'}: "
+                         f"loss {loss:.4f}, validation MRR {mrr:.3f}" if mrr is not None and loss is not None
+                         else str(row))
+        best = max((validation_mrr(r.get("valid", {})) or 0.0 for r in rows if isinstance(r, dict)), default=0.0)
+        self.report.setText("<b>Validation</b> (last epochs):<br>" + "<br>".join(lines)
+                            + f"<br><b>Best validation MRR: {best:.3f}</b>")
 
     def compare(self) -> None:
         best = self.out_dir / "best.pt"
@@ -336,15 +347,34 @@ class TrainingView(QWidget):
         except Exception as exc:
             self.report.setText(f"Cannot compare: {exc}")
             return
-        cur = _flat(current[0]) if current else {}
-        text = "<b>This run</b>: " + ", ".join(f"{k} {v}" for k, v in _flat(new).items())
-        text += "<br><b>Current model</b>: " + (", ".join(f"{k} {v}" for k, v in cur.items()) if cur else
-                                               "none installed")
-        self.report.setText(text)
+        new_mrr = validation_mrr(new.get("valid", new))
+        rows = [f"<b>This run</b> ({best.name}): validation MRR "
+                + (f"{new_mrr:.3f}" if new_mrr is not None else "not recorded")]
+        if not current:
+            rows.append("<b>Current model</b>: none installed")
+        for path, metrics in zip(sorted(self.cfg.models_dir.glob("*.pt")), current):
+            mrr = validation_mrr(metrics.get("valid", metrics))
+            rows.append(f"<b>Current model</b> {path.name}: validation MRR "
+                        + (f"{mrr:.3f}" if mrr is not None else "not recorded"))
+        rows.append("<i>Validation sets may differ between runs; compare on the same data with "
+                    "'companion bench' before switching.</i>")
+        self.report.setText("<br>".join(rows))
 
     def shutdown(self) -> None:
         if self.task is not None:
             self.task.cancel()
+
+
+def validation_mrr(metrics: Any) -> float | None:
+    """The validation MRR of a metrics dict: its ``score``, else the mean of the directions' MRR."""
+    if not isinstance(metrics, dict):
+        return None
+    if isinstance(metrics.get("score"), (int, float)):
+        return float(metrics["score"])
+    values = [v["MRR"] for v in metrics.values() if isinstance(v, dict) and isinstance(v.get("MRR"), (int, float))]
+    if isinstance(metrics.get("MRR"), (int, float)):
+        values.append(metrics["MRR"])
+    return float(sum(values) / len(values)) if values else None
 
 
 def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
