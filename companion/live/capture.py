@@ -158,6 +158,10 @@ class CaptureSession:
         self.cfg = cfg or AudioConfig()
         self._backend = backend
         self._device_spec: str | int | None = device if device is not None else (self.cfg.audio_device or None)
+        # a remembered device that is missing falls back to the default input;
+        # one the caller asked for explicitly is waited for
+        self._spec_is_remembered = device is None and bool(self.cfg.audio_device)
+        self._note = ""
         self.consumer = consumer
         self.channel = channel or Channel()
         self.params = params or SessionParams()
@@ -228,6 +232,7 @@ class CaptureSession:
         ``remember`` stores the choice in the settings file so the next start uses it.
         """
         self._device_spec = device
+        self._spec_is_remembered = False
         if remember and self.settings_file is not None:
             devmod.remember_device("" if device is None else str(device), self.settings_file)
         self.restart()
@@ -333,8 +338,15 @@ class CaptureSession:
             backend = self._resolve_backend()
         except devmod.NoAudioSystem as exc:
             return Failure(CaptureState.NO_DEVICE, str(exc))
+        self._note = ""
         try:
-            device = devmod.find_input_device(self._device_spec, backend)
+            try:
+                device = devmod.find_input_device(self._device_spec, backend)
+            except devmod.DeviceNotFound:
+                if not (self._spec_is_remembered and devmod.list_input_devices(backend)):
+                    raise
+                device = devmod.find_input_device(None, backend)
+                self._note = f"; the remembered input {self._device_spec!r} is not connected, using the default"
         except devmod.DeviceNotFound as exc:
             return Failure(CaptureState.NO_DEVICE, str(exc))
         except Exception as exc:
@@ -389,7 +401,7 @@ class CaptureSession:
             _close_quietly(stream)
             return classify_error(exc)
         self._stream = stream
-        self._set_state(CaptureState.RUNNING, f"{device.name} at {rate:.0f} Hz, {channels} ch")
+        self._set_state(CaptureState.RUNNING, f"{device.name} at {rate:.0f} Hz, {channels} ch{self._note}")
         return None
 
     def _close(self) -> None:

@@ -237,6 +237,27 @@ def test_rate_unsupported_then_user_picks_another_device(tmp_path: Path) -> None
     assert load_config(settings).audio.audio_device == "Fake Line In"
 
 
+def test_missing_remembered_device_falls_back_to_default_but_an_explicit_one_is_awaited() -> None:
+    cfg = load_config(None, audio={"audio_device": "Scarlett 2i2"})
+    session = CaptureSession(cfg.audio, backend=FakeSoundDevice(), params=FAST)
+    rec = Recorder(session)
+    session.start()
+    rec.wait(CaptureState.RUNNING)
+    session.stop()
+    assert session.device is not None and session.device.name == "Fake USB Mic"
+    running = [e for e in rec.events if isinstance(e, StatusEvent) and e.state == CaptureState.RUNNING][0]
+    assert "'Scarlett 2i2' is not connected" in running.detail
+
+    session = CaptureSession(cfg.audio, backend=FakeSoundDevice(), device="Scarlett 2i2", params=FAST)
+    rec = Recorder(session)
+    session.start()
+    rec.wait(CaptureState.NO_DEVICE)
+    session.stop()
+    assert CaptureState.RUNNING not in rec.states
+    no_device = [e for e in rec.events if isinstance(e, StatusEvent) and e.state == CaptureState.NO_DEVICE]
+    assert "no input device matches 'Scarlett 2i2'" in no_device[0].detail
+
+
 def test_remembered_device_is_used() -> None:
     cfg = load_config(None, audio={"audio_device": "Line In"})
     session = CaptureSession(cfg.audio, backend=FakeSoundDevice(), params=FAST)
