@@ -113,7 +113,11 @@ class Channel:
             return [self._queue.popleft() for _ in range(n)]
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Call ``callback(event)`` on the publishing thread; returns an unsubscribe function."""
+        """Call ``callback(event)`` on the publishing thread; returns an unsubscribe function.
+
+        The callback runs on the audio worker: it must return quickly (hand the
+        event over, e.g. emit a Qt signal), or the worker falls behind.
+        """
         with self._lock:
             self._subscribers.append(callback)
 
