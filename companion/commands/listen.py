@@ -31,7 +31,7 @@ from companion.live import (
     StatusEvent,
     list_input_devices,
 )
-from companion.live.devices import NoAudioSystem, get_backend, remember_device
+from companion.live.devices import NoAudioSystem, get_backend, probe_sample_rates, remember_device
 from companion.live.file_source import FileBackend
 
 ENGINE_HOOK = "create_live_consumer"
@@ -114,7 +114,9 @@ def run(args: argparse.Namespace, cfg: Config, out: TextIO | None = None) -> int
         if not devices:
             print("no input devices found (is a microphone connected and enabled?)", file=out)
         for d in devices:
-            print(d.describe(), file=out)
+            rates = probe_sample_rates(d, backend)
+            usable = ", ".join(f"{r / 1000:g}k" for r in rates) if rates else "none right now (in use?)"
+            print(f"{d.describe()}  rates: {usable}", file=out)
         return 0
     if args.duration is not None and args.duration <= 0:
         raise CompanionError(f"--duration must be > 0, got {args.duration}")

@@ -80,7 +80,10 @@ def test_list_devices_and_remember_choice(tmp_path: Path, capsys: pytest.Capture
     monkeypatch.setattr(listen, "get_backend", lambda: fake)
     assert main(["listen", "--list-devices"]) == 0
     out = capsys.readouterr().out
-    assert "* [0] Fake USB Mic (ALSA, 1 ch, 48000 Hz)" in out and "[1] Fake Line In" in out
+    assert "* [0] Fake USB Mic (ALSA, 1 ch, 48000 Hz)  rates: 48k, 44.1k, 96k" in out and "[1] Fake Line In" in out
+    fake.supported_rates = {44100.0}
+    assert main(["listen", "--list-devices"]) == 0
+    assert "Fake USB Mic (ALSA, 1 ch, 48000 Hz)  rates: 44.1k\n" in capsys.readouterr().out
 
     settings = tmp_path / "settings.json"
     assert main(["--settings", str(settings), "listen", "--device", "line", "--duration", "0.5"]) == 0
