@@ -182,9 +182,11 @@ class Engine:
         self._since_hop = 0
         self._t_next = 0.0
         self.follower.reset()
+        self._hold = 0
         self._acc = np.zeros(len(self.layout.documents))
         self._acc_hops = 0
         self._last_flat = -1
+        self._hold = 0
         self.hops = 0
 
     @property
@@ -247,8 +249,23 @@ class Engine:
             return np.zeros((0, N_BANDS, EXCERPT_FRAMES), np.float32)
         return np.stack([self._buf[e - EXCERPT_FRAMES : e].T for e in ends])
 
+    def _check_generation(self) -> None:
+        """Follow a library that was re-published meanwhile (an indexer ran): new layout, beliefs reset."""
+        refresh = getattr(self.library, "refresh", None)
+        if callable(refresh):
+            try:
+                refresh()
+            except Exception as exc:  # a damaged new generation: keep searching the old snapshot
+                log.warning("library refresh failed: %s", exc)
+        if int(self.library.generation) != self.layout.generation:
+            log.info("library changed (generation %s -> %s): reloading", self.layout.generation,
+                     self.library.generation)
+            self._load_layout()
+            self.forget()
+
     def evidence(self) -> HopEvidence | None:
         """Embed the newest audio and search the library (None when too little audio)."""
+        self._check_generation()
         p = self.params
         layout = self.layout
         sys_v = np.zeros(layout.n_systems)
@@ -323,10 +340,20 @@ class Engine:
             return self._hop_full(t, obs)
         return self._hop_votes(t, obs)
 
+    def jump_to(self, doc_index: int, system: int) -> None:
+        """The user says the performance is at this system (reading order): follow from there."""
+        self.follower.jump_to(doc_index, system)
+        self._last_flat = self.layout.flat(doc_index, system)
+        # the audio window still holds what was played before the click: trust the user until
+        # the window has moved past it (then the evidence decides again)
+        window = max(EXCERPT_FRAMES, self.params.passage_frames if self.use_passages else 0)
+        self._hold = int(math.ceil(window / self.params.hop_frames))
+
     def forget(self) -> None:
         """Reset the beliefs but keep the audio buffer (replaying evidence)."""
         self.follower.reset()
-        self._acc[:] = 0
+        self._hold = 0
+        self._acc = np.zeros(len(self.layout.documents))
         self._acc_hops = 0
         self._last_flat = -1
 
@@ -344,7 +371,11 @@ class Engine:
 
     def _hop_full(self, t: float, ev: HopEvidence) -> EngineUpdate:
         f = self.follower
-        f.update(self.system_scores(ev), active=True)
+        scores = self.system_scores(ev)
+        if self._hold > 0:  # after a user jump: move on with the transition model only
+            self._hold -= 1
+            scores = np.full_like(scores, max(float(scores.max(initial=0.0)), f.params.unknown_score + 0.1))
+        f.update(scores, active=True)
         raw = f.document_probabilities()
         conf = self.params.calibration(raw) * (raw > 0)
         unknown = f.unknown_probability

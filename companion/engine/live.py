@@ -47,8 +47,7 @@ class LiveEngine:
     def jump_to(self, document_id: int, index: int) -> None:
         """The user clicked system ``index`` (reading order) of a document: follow from there."""
         with self._lock:
-            layout = self.engine.layout
-            self.engine.follower.jump_to(layout.doc_index(document_id), index)
+            self.engine.jump_to(self.engine.layout.doc_index(document_id), index)
 
 
 def create_live_consumer(cfg: Config, library_dir: Path) -> LiveEngine:

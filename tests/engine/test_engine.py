@@ -156,3 +156,50 @@ def test_bad_input_and_mismatched_model(setup) -> None:
     no_passages = ToyEncoder(with_passages=False)
     with pytest.raises(EngineError, match="passage"):
         Engine(lib, no_passages, EngineParams(method="passages"))
+
+
+def test_a_republished_library_is_followed(setup) -> None:
+    """An indexer publishes a new generation mid-performance: the engine reloads, no crash, no stale ids."""
+    pieces, enc, lib = setup
+    bigger = build_library(pieces + make_pieces(1, 5, seed=42), enc)
+
+    class Switching:
+        def __init__(self) -> None:
+            self.current = lib
+            self.gen = 1
+
+        def __getattr__(self, name):
+            return getattr(self.current, name)
+
+        @property
+        def generation(self) -> int:
+            return self.gen
+
+        def refresh(self) -> bool:
+            return False
+
+    live = Switching()
+    engine = Engine(live, enc)
+    audio, truth = perform(pieces, [(1, s) for s in range(5)])
+    spec = spectrogram(audio)
+    half = len(spec) // 2
+    first = engine.push(spec[:half], 0.0)
+    live.current, live.gen = bigger, 2
+    second = engine.push(spec[half:], half / 20)
+    assert engine.layout.n_systems == 6 * 4 + 5
+    assert first[-1].position.document_id == 11
+    assert second[-1].status is Status.IDENTIFIED and second[-1].position.document_id == 11
+
+
+def test_user_jump_is_followed(setup) -> None:
+    """The pianist jumps ahead and the user clicks the system: the engine is there at once."""
+    pieces, enc, lib = setup
+    audio, _ = perform(pieces, [(0, 0), (0, 1), (0, 4)])
+    spec = spectrogram(audio)
+    jump = int(round(2 * 6 / 0.9 * 20))  # frame where system 5 (index 4) starts
+    engine = Engine(lib, enc)
+    before = engine.push(spec[:jump], 0.0)
+    assert before[-1].position.index == 1
+    engine.jump_to(0, 4)
+    after = engine.push(spec[jump : jump + 10])
+    assert after[-1].position is not None and after[-1].position.index == 4
