@@ -26,11 +26,14 @@ Needs the Debian package ``fluidsynth`` and a SoundFont (``fluid-soundfont-gm``,
 from __future__ import annotations
 
 import base64
+import datetime as _dt
+import time
 import logging
 import re
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
 
 import numpy as np
@@ -235,6 +238,7 @@ def build_pairs(
     seed: int = 0,
     save_spectrograms: bool = False,
     max_pages: int = 0,
+    deadline: float = 0.0,
 ) -> dict:
     """Render ``pieces`` and write a PairSet (``out_dir``) and a PassageSet (``out_dir/passages``).
 
@@ -257,6 +261,10 @@ def build_pairs(
     gen = torch.Generator().manual_seed(seed)
     with tempfile.TemporaryDirectory() as tmp:
         for i, name in enumerate(names):
+            if deadline and time.time() > deadline:
+                log.warning("deadline reached: %d of %d pieces left unrendered", len(names) - i, len(names))
+                failed.extend(names[i:])
+                break
             try:
                 rp = render_piece(pieces[name], soundfont, Path(tmp), max_pages=max_pages)
             except (CompanionError, subprocess.TimeoutExpired, ValueError, KeyError) as exc:
@@ -355,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--soundfont", type=Path)
     ap.add_argument("--valid-pieces", type=int, default=10)
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--deadline", default="", help="HH:MM (UTC): start no new piece after this time, save what is done")
     ap.add_argument("--shard", default="0/1", help="i/n: render every n-th piece starting at i (merge with merge_pairsets)")
     ap.add_argument("--max-pages", type=int, default=3, help="engrave at most this many pages per piece (0 = all)")
     args = ap.parse_args(argv)
@@ -368,20 +377,37 @@ def main(argv: list[str] | None = None) -> int:
         sf = args.soundfont or Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
     if args.limit:
         pieces = dict(list(pieces.items())[: args.limit])
+    deadline = 0.0
+    if args.deadline:
+        hh, mm = (int(v) for v in args.deadline.split(":"))
+        now = _dt.datetime.now(_dt.timezone.utc)
+        deadline = now.replace(hour=hh, minute=mm, second=0, microsecond=0).timestamp()
+    # Order: short files first (more pieces per hour), and for the test part round-robin over
+    # the scanned works so that any prefix covers every work.
+    ordered = sorted(pieces, key=lambda k: pieces[k].stat().st_size)
+    if args.part == "test":
+        from companion.evaluation.scans import scan_work_for
+
+        by_work: dict[str, list[str]] = {}
+        for k in ordered:
+            by_work.setdefault(scan_work_for(k) or "other", []).append(k)
+        ordered = [k for group in zip_longest(*by_work.values()) for k in group if k is not None]
+    pieces = {k: pieces[k] for k in ordered}
     names = list(pieces)
     shard, n_shards = (int(v) for v in args.shard.split("/"))
     if args.part == "train":
         rng = np.random.default_rng(0)
-        valid = sorted(rng.choice(names, size=min(args.valid_pieces, len(names) // 5), replace=False).tolist())
+        early = names[: max(args.valid_pieces, len(names) // 2)]  # rendered before any deadline
+        valid = sorted(rng.choice(early, size=min(args.valid_pieces, len(names) // 5), replace=False).tolist())
         names = names[shard::n_shards]
         pieces = {k: pieces[k] for k in names}
         splits = {"train": [n for n in names if n not in valid], "valid": [n for n in valid if n in names]}
-        print(build_pairs(pieces, sf, args.out_dir, splits, max_pages=args.max_pages))
+        print(build_pairs(pieces, sf, args.out_dir, splits, max_pages=args.max_pages, deadline=deadline))
     else:
         names = names[shard::n_shards]
         pieces = {k: pieces[k] for k in names}
         print(build_pairs(pieces, sf, args.out_dir, {"test": names}, degrade_splits=("test",),
-                          save_spectrograms=True, max_pages=args.max_pages))
+                          save_spectrograms=True, max_pages=args.max_pages, deadline=deadline))
     return 0
 
 
