@@ -190,6 +190,9 @@ class CaptureSession:
         self._was_sound = False
         self._closers: list[threading.Thread] = []
         self._dropped_before = (0, 0)
+        self._pending: list[np.ndarray] = []  # frames not yet handed to the consumer
+        self._pending_first = 0
+        self._pending_sound = False
 
     # ------------------------------------------------------------------ control
     @property
@@ -372,6 +375,7 @@ class CaptureSession:
         self._stream_pos = 0
         self._gap_total = 0
         self._was_sound = False
+        self._pending = []
         self._stream_ended = False
         callback, finished = self._make_callbacks(self._ring)
         reset = getattr(self.consumer, "reset", None)
@@ -491,6 +495,7 @@ class CaptureSession:
             self._feed_silence(gap.length)
         if offset < len(mono):
             self._feed(mono[offset:])
+        self._flush_pending()
         self._update_drop_counts()
 
     def _update_drop_counts(self) -> None:
@@ -533,15 +538,36 @@ class CaptureSession:
         self.stats.samples = self._stream_pos
         frames = self._spec.process(mono)
         if len(frames):
-            self._deliver(frames)
+            self._queue(frames)
 
-    def _deliver(self, frames: np.ndarray) -> None:
+    def _queue(self, frames: np.ndarray) -> None:
+        """Collect frames with the same gate state; a batch goes out when the state flips.
+
+        Live, a worker step holds at most a frame or two anyway; when it catches
+        up on a backlog, the consumer gets the backlog in a few big calls (an
+        encoder is much cheaper per frame in batches) yet never a batch that
+        mixes playing and silence.
+        """
         assert self._spec is not None and self._meter is not None
+        sound = self._meter.sound
+        if self._pending and sound != self._pending_sound:
+            self._flush_pending()
+        if not self._pending:
+            self._pending_first = self._spec.frames_emitted - len(frames)
+            self._pending_sound = sound
+        self._pending.append(frames)
+
+    def _flush_pending(self) -> None:
+        if not self._pending:
+            return
+        frames = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
+        self._pending = []
+        self._deliver(frames, self._pending_first, self._pending_sound)
+
+    def _deliver(self, frames: np.ndarray, first_index: int, sound: bool) -> None:
         fps = self.cfg.fps
-        first_index = self._spec.frames_emitted - len(frames)
         t0 = first_index / fps
         self.stats.frames += len(frames)
-        sound = self._meter.sound
         if self._was_sound and not sound:
             on_silence = getattr(self.consumer, "on_silence", None)
             if callable(on_silence):
@@ -585,6 +611,7 @@ class CaptureSession:
     def _drain_end(self) -> None:
         """End of a finite source: the spectrogram's last (zero-padded) frames."""
         assert self._spec is not None
+        self._flush_pending()
         tail = self._spec.flush()
         if len(tail):
             # flush() reset the framer: emitted count is gone, so time the tail by samples
