@@ -22,7 +22,7 @@ Modules: :mod:`~companion.live.ring_buffer` (callback -> worker hand-off),
 from companion.live.capture import CaptureSession, CaptureStats, FrameConsumer, SessionParams
 from companion.live.channel import Channel, Event, FramesEvent, LevelEvent, ResultEvent, StatusEvent
 from companion.live.devices import DeviceInfo, DeviceNotFound, find_input_device, list_input_devices
-from companion.live.file_source import FileBackend
+from companion.live.file_source import FileBackend, FileSource
 from companion.live.meter import LevelMeter, LevelReading, MeterParams
 from companion.live.ring_buffer import Gap, RingBuffer
 from companion.live.states import CaptureState, Failure, classify_error
@@ -37,6 +37,7 @@ __all__ = [
     "Event",
     "Failure",
     "FileBackend",
+    "FileSource",
     "FrameConsumer",
     "FramesEvent",
     "Gap",

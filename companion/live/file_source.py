@@ -184,3 +184,7 @@ class FileBackend:
     ) -> FileStream:
         self.check_input_settings(channels=channels, samplerate=samplerate)
         return FileStream(self, samplerate, channels, blocksize, callback, finished_callback, room)
+
+
+FileSource = FileBackend
+"""The name the design uses: a file as a live source (see :class:`FileBackend`)."""
