@@ -382,3 +382,25 @@ def test_no_results_are_published_without_playing(tmp_path: Path, kind: str) -> 
     assert sum(n for _, n in consumer.calls) == 160  # the engine still sees every frame
     assert not [e for e in events if isinstance(e, ResultEvent)]
     assert session.stats.suppressed_results == len(consumer.calls)
+
+
+def test_stereo_only_device_is_downmixed_and_matches_offline() -> None:
+    sd = FakeSoundDevice()
+    sig = chord_sequence(44100)
+    sd.signal, sd.end_stops = sig, True
+
+    def check(device=None, channels=None, dtype=None, samplerate=None, **_):  # noqa: ANN001, ANN202
+        if channels == 1:
+            raise PortAudioError("Invalid number of channels", -9998)
+
+    sd.check_input_settings = check  # type: ignore[method-assign]
+    session = CaptureSession(backend=sd, device="Line In", params=SessionParams(publish_frames=True, poll_s=0.002))
+    rec = Recorder(session)
+    session.start()
+    rec.wait(CaptureState.DEVICE_LOST)  # the fake's signal ended: everything was processed
+    session.stop()
+    assert session.channels == 2 and session.sample_rate == 44100.0
+    live = _frames(rec.events)
+    offline = log_spectrogram(sig, sample_rate=44100)
+    assert len(live) >= len(offline) - 2  # the last frames need the end of stream (flush)
+    np.testing.assert_allclose(live[: len(offline) - 2], offline[: len(offline) - 2], atol=1e-5)
