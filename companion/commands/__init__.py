@@ -12,6 +12,7 @@ COMMAND_MODULES: list[str] = [
     "companion.commands.demo",
     "companion.commands.identify",
     "companion.commands.evaluate",
+    "companion.commands.gui",
     "companion.commands.info",
     "companion.commands.library",
     "companion.commands.listen",

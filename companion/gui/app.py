@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
 
 from companion import __version__
 from companion.config import Config
@@ -35,13 +36,22 @@ def create_application(headless: bool = False):  # -> QApplication
     return app
 
 
-def run_app(cfg: Config) -> int:
-    """Open the desktop app and run its event loop until the window closes."""
+def run_app(cfg: Config, input_file: Path | None = None, listen: bool = False) -> int:
+    """Open the desktop app and run its event loop until the window closes.
+
+    ``input_file``: the Listen tab plays this audio file as the microphone;
+    ``listen``: start listening at once (and show the Listen tab).
+    """
     app = create_application()
+    from PySide6.QtCore import QTimer
+
     from companion.gui.main_window import MainWindow
 
-    window = MainWindow(cfg)
+    window = MainWindow(cfg, input_file=input_file)
     window.show()
+    if listen:
+        window.show_view(2)
+        QTimer.singleShot(0, window.listen.start)
     return int(app.exec())
 
 
