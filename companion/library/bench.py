@@ -51,6 +51,9 @@ def register(bench_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("folder", metavar="FOLDER")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--dir", metavar="DIR", help="library folder (default: a temporary folder, deleted)")
+    p.add_argument("--untrained-model", action="store_true",
+                   help="time with seeded random weights of the shipped architecture (same cost as "
+                   "trained weights) when no trained model is installed")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_index_bench)
 
@@ -224,8 +227,12 @@ def run_index_bench(args: argparse.Namespace, cfg: Config) -> int:
     from companion.library.indexer import IndexOptions, Indexer
 
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="companion-bench-index-"))
+    models_dir = cfg.models_dir
+    if args.untrained_model:
+        models_dir = Path(tempfile.mkdtemp(prefix="companion-bench-models-"))
+        write_untrained_models(models_dir)
     try:
-        factory = functools.partial(load_embedder, cfg.models_dir, None if args.workers == 1 else 1)
+        factory = functools.partial(load_embedder, models_dir, None if args.workers == 1 else 1)
         with Indexer(base, default_frontend(cfg), factory, IndexOptions(workers=args.workers)) as ix:
             report = ix.run([Path(args.folder)])
         out = {
@@ -234,13 +241,29 @@ def run_index_bench(args: argparse.Namespace, cfg: Config) -> int:
             "stage_s": {k: round(v, 1) for k, v in report.timings.items()},
             "stage_ms_per_page": {k: round(1e3 * v / max(1, report.pages), 1) for k, v in report.timings.items()},
             "workers": args.workers, "disk_mb": round(_dir_size(base) / 1e6, 1), "machine": machine(),
+            "model": "untrained (seeded), shipped architecture" if args.untrained_model else str(models_dir),
             "error_files": report.error_files,
         }
     finally:
         if not args.dir:
             shutil.rmtree(base, ignore_errors=True)
+        if args.untrained_model:
+            shutil.rmtree(models_dir, ignore_errors=True)
     print(json.dumps(out, indent=2) if args.json else _format(out))
     return 0
+
+
+def write_untrained_models(models_dir: Path, seed: int = 0) -> None:
+    """Snippet and passage models of the shipped architecture with seeded random weights."""
+    import torch
+
+    from companion.models.checkpoint import save_checkpoint
+    from companion.models.encoders import SnippetModel
+    from companion.models.passage import PassageModel
+
+    torch.manual_seed(seed)
+    save_checkpoint(SnippetModel().eval(), models_dir / "snippet.pt", recipe={"note": "untrained, for timing"})
+    save_checkpoint(PassageModel().eval(), models_dir / "passage.pt", recipe={"note": "untrained, for timing"})
 
 
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "reader":

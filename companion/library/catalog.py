@@ -65,6 +65,8 @@ CREATE TABLE IF NOT EXISTS systems (
     x0 REAL NOT NULL, y0 REAL NOT NULL, x1 REAL NOT NULL, y1 REAL NOT NULL,
     n_staves INTEGER NOT NULL,
     staff_lines TEXT NOT NULL DEFAULT '[]',
+    angle REAL NOT NULL DEFAULT 0,
+    staff_box TEXT NOT NULL DEFAULT '[0, 0, 0, 0]',
     UNIQUE (document_id, seq)
 );
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -130,7 +132,9 @@ def _doc(row: Sequence) -> DocumentRow:
 
 def _system(row: Sequence) -> SystemRecord:
     lines = tuple(tuple(float(v) for v in staff) for staff in json.loads(row[5]))
-    return SystemRecord(page=row[0], box=(row[1], row[2], row[3], row[4]), n_staves=row[6], staff_lines=lines)
+    staff_box = tuple(float(v) for v in json.loads(row[9]))
+    return SystemRecord(page=row[0], box=(row[1], row[2], row[3], row[4]), n_staves=row[6], staff_lines=lines,
+                        angle=float(row[8]), staff_box=staff_box)  # type: ignore[arg-type]
 
 
 class Catalog:
@@ -251,7 +255,7 @@ class Catalog:
 
     def systems_of(self, document_id: int) -> list[tuple[int, SystemRecord]]:
         rows = self.conn.execute(
-            "SELECT page, x0, y0, x1, y1, staff_lines, n_staves, id FROM systems "
+            "SELECT page, x0, y0, x1, y1, staff_lines, n_staves, id, angle, staff_box FROM systems "
             "WHERE document_id = ? ORDER BY seq",
             (document_id,),
         ).fetchall()
@@ -307,11 +311,12 @@ class Catalog:
             )
             for seq, system in enumerate(result.systems):
                 cur = c.execute(
-                    "INSERT INTO systems(document_id, seq, page, x0, y0, x1, y1, n_staves, staff_lines) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO systems(document_id, seq, page, x0, y0, x1, y1, n_staves, staff_lines, "
+                    "angle, staff_box) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         doc_id, seq, system.page, *map(float, system.box), system.n_staves,
                         json.dumps([list(map(float, s)) for s in system.staff_lines]),
+                        float(system.angle), json.dumps([float(v) for v in system.staff_box]),
                     ),
                 )
                 if result.embeddings:

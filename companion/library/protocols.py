@@ -42,6 +42,10 @@ class SystemRecord:
     n_staves: int
     staff_lines: tuple[tuple[float, ...], ...] = ()
     """Per staff, the y positions (analysis pixels) of its lines."""
+    angle: float = 0.0
+    """Page skew in degrees as the detector measured it (strips are cut deskewed)."""
+    staff_box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    """Tight box from the first to the last staff line (analysis pixels)."""
 
 
 @dataclass
