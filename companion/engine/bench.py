@@ -80,6 +80,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "scans (--scans) into DIR/library, and use DIR/eval.json (and DIR/fit.json with --fit auto)")
     p.add_argument("--scans", metavar="DIR", default=str(Path("..") / "shared" / "data" / "scans"),
                    help="real scans added to the development library (default ../shared/data/scans)")
+    p.add_argument("--frontend", choices=("auto", "known", "detector"), default="auto",
+                   help="--build: systems from the detector, or from the annotated/engraved boxes "
+                        "(known: measures the engine alone); auto = the detector when installed")
     p.add_argument("--json", action="store_true", help="print machine-readable results")
 
 
@@ -213,7 +216,8 @@ def build_bench_set(out: Path, kern_dir: Path, seed: int = 0) -> dict[str, Path]
             log.info("rendering %s", source)
             try:
                 piece = render_piece(score, pdf_dir if in_lib else audio_dir, name, seed=seed + 101 * i,
-                                     title=name, pdf=in_lib, raster_width=1000, max_seconds=MAX_QUERY_AUDIO_S)
+                                     title=name, pdf=in_lib, raster_width=1000, max_seconds=MAX_QUERY_AUDIO_S,
+                                     boxes=in_lib)
             except RenderError as exc:
                 log.warning("skipped %s: %s", source, exc)
                 continue
@@ -237,16 +241,34 @@ def build_bench_set(out: Path, kern_dir: Path, seed: int = 0) -> dict[str, Path]
     return paths
 
 
-def index_folders(cfg: Config, library_dir: Path, folders: list[Path]) -> dict[str, Any]:
+def bench_frontend(cfg: Config, kind: str):
+    """The system detector, or the annotated/engraved boxes (``known``: the engine measured alone)."""
+    if kind == "auto":
+        try:
+            import companion.library.frontend  # noqa: F401
+
+            kind = "detector"
+        except ImportError:
+            kind = "known"
+    if kind == "known":
+        from companion.engine.known_systems import KnownSystemsFrontEnd
+
+        return KnownSystemsFrontEnd(cfg.sheet), kind
     from companion.commands.library import default_frontend
+
+    return default_frontend(cfg), kind
+
+
+def index_folders(cfg: Config, library_dir: Path, folders: list[Path], frontend_kind: str = "auto") -> dict[str, Any]:
     from companion.library import Indexer
     from companion.models.embedder import Embedder
 
+    frontend, kind = bench_frontend(cfg, frontend_kind)
     models_dir = cfg.models_dir
-    with Indexer(library_dir, default_frontend(cfg), lambda: Embedder(models_dir)) as indexer:
+    with Indexer(library_dir, frontend, lambda: Embedder(models_dir)) as indexer:
         report = indexer.run(folders)
     return {"added": report.added, "unchanged": report.unchanged, "errors": report.errors,
-            "pages": report.pages, "seconds": round(report.seconds, 1)}
+            "pages": report.pages, "seconds": round(report.seconds, 1), "systems_from": kind}
 
 
 # -- accuracy ------------------------------------------------------------------------------------
@@ -558,6 +580,7 @@ def run_accuracy(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     from companion.engine.session import load_params, open_library, save_params
     from companion.models.embedder import Embedder
 
+    index_report = None
     if args.build:
         kern = Path(getattr(args, "kern", "") or CHOPIN_KERN)
         paths = build_bench_set(Path(args.build), kern, args.seed)
@@ -565,7 +588,7 @@ def run_accuracy(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         if args.scans and Path(args.scans).is_dir():
             folders.append(Path(args.scans))
         library_dir = Path(args.build) / "library"
-        index_report = index_folders(cfg, library_dir, folders)
+        index_report = index_folders(cfg, library_dir, folders, args.frontend)
         log.info("library: %s", index_report)
         args.library = str(library_dir)
         args.queries = str(paths["eval"])
@@ -598,7 +621,7 @@ def run_accuracy(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         "queries": {k: sum(q.kind == k for q in queries) for k in ("excerpt", "repeat", "stranger")},
         "pieces_in_library": sum(p.doc_index is not None for p in pieces),
         "pieces_not_in_library": sum(p.doc_index is None for p in pieces),
-        "evidence_seconds": round(embed_s, 1), "fitted": fitted,
+        "evidence_seconds": round(embed_s, 1), "fitted": fitted, "index": index_report,
         "methods": {name: s.summary() for name, s in stats.items()},
     }
 

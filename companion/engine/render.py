@@ -313,8 +313,13 @@ def write_audio(path: Path, audio: np.ndarray, sr: int) -> None:
 
 def render_piece(source: str, out_dir: Path, name: str, seed: int = 0, soundfont: str = HELD_OUT_SOUNDFONT,
                  title: str = "", composer: str = "", audio_format: str = "ogg", max_seconds: float | None = None,
-                 pdf: bool = True, raster_width: int = 1240, audio: bool = True) -> RenderedPiece:
-    """Engrave, perform and synthesise one score; write ``name.pdf`` and ``name.<audio_format>``."""
+                 pdf: bool = True, raster_width: int = 1240, audio: bool = True,
+                 boxes: bool = False) -> RenderedPiece:
+    """Engrave, perform and synthesise one score; write ``name.pdf`` and ``name.<audio_format>``.
+
+    ``boxes``: also write ``name.systems.json`` (system boxes found on the clean
+    engraving, the format of the real scans' annotations) for benchmarks.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tk = _toolkit(load_score_data(source), seed)
@@ -338,7 +343,17 @@ def render_piece(source: str, out_dir: Path, name: str, seed: int = 0, soundfont
     meta_composer = composer
     pdf_path = out_dir / f"{name}.pdf"
     if pdf:
-        pages = [degrade(raster(svg, raster_width), seed * 100 + p) for p, svg in enumerate(svgs)]
+        clean = [raster(svg, raster_width) for svg in svgs]
+        if boxes:
+            from companion.engine.known_systems import boxes_from_svg, sidecar
+
+            found = boxes_from_svg(svgs)
+            if len(found) != len(systems):
+                raise RenderError(f"{source}: {len(found)} system boxes for {len(systems)} systems")
+            sidecar(pdf_path).write_text(json.dumps({"title": meta_title, "pages": len(svgs),
+                                                     "units": "fractions of the page width, for x and y alike",
+                                                     "systems": found}, indent=1), encoding="utf-8")
+        pages = [degrade(img, seed * 100 + p) for p, img in enumerate(clean)]
         write_pdf(pages, pdf_path, meta_title, meta_composer)
     return RenderedPiece(meta_title, meta_composer, str(pdf_path), str(audio_path), spans, len(svgs), source)
 
