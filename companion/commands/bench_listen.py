@@ -9,7 +9,8 @@ the channel every 50 ms as the GUI does:
 1. **real time** (``--seconds``, default 60): CPU share of one core (worker
    thread alone, and the whole process including the file "sound card"
    thread), latency from the capture of each frame's last sample to its
-   publication (p50/p95/max), dropped buffers;
+   publication (p50/p95/max), dropped buffers; ``--device NAME`` takes the
+   audio from a real input instead (PortAudio's callbacks then count too);
 2. **long** (``--long-seconds`` of audio, default 3600, at ``--long-speed``,
    default 0 = as fast as possible): memory (RSS) growth from the warmed-up
    state to the end, dropped buffers. ``--long-speed 1`` makes it a true
@@ -52,6 +53,8 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--long-speed", type=float, default=0.0,
                    help="speed of the long run: 0 = as fast as possible (default), 1 = real time")
     p.add_argument("--input-file", metavar="FILE", help="audio to play (default: synthetic piano-like piece)")
+    p.add_argument("--device", metavar="NAME",
+                   help="real-time run from this input device instead of the file (play something into it)")
     p.add_argument("--library", metavar="DIR",
                    help="attach the identification engine on this library (default: no engine)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -113,8 +116,20 @@ def _drain(session: Any) -> int:
     return len(session.channel.poll())
 
 
-def run_realtime(cfg: Config, path: Path, seconds: float, consumer: Any = None) -> dict[str, Any]:
-    session = _session(cfg, path, 1.0, seconds, consumer)
+def run_realtime(
+    cfg: Config, path: Path, seconds: float, consumer: Any = None, device: str | None = None
+) -> dict[str, Any]:
+    """The real-time run: from the file played as a microphone, or from a real input ``device``."""
+    if device is not None:
+        from companion.live import CaptureSession, SessionParams
+        from companion.live.devices import get_backend
+
+        session = CaptureSession(
+            cfg.audio, backend=get_backend(), device=device, consumer=consumer,
+            params=SessionParams(publish_frames=True),
+        )
+    else:
+        session = _session(cfg, path, 1.0, seconds, consumer)
     rss0 = rss_mb()
     wall0, cpu0 = time.perf_counter(), time.process_time()
     session.start()
@@ -132,6 +147,9 @@ def run_realtime(cfg: Config, path: Path, seconds: float, consumer: Any = None) 
     rss_end = rss_mb()
     lat = session.latencies.values() * 1000.0
     stats = session.stats
+    if stats.frames == 0:
+        raise CompanionError(f"no audio arrived in {seconds:.0f} s: {session.channel.status.message} "
+                             f"{session.channel.status.detail}")
     return {
         "audio_s": stats.samples / session.sample_rate if session.sample_rate else 0.0,
         "wall_s": wall,
@@ -207,6 +225,8 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         if args.input_file:
             path = Path(args.input_file)
+        elif args.device and not args.long_seconds:
+            path = Path(tmp) / "unused.wav"  # everything comes from the device
         else:
             path = synthetic_piece(Path(tmp) / "piece.wav", seconds=60.0)
         report: dict[str, Any] = {
@@ -215,7 +235,9 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
             "engine": engine,
         }
         if args.seconds > 0:
-            report["realtime"] = run_realtime(cfg, path, args.seconds, consumer)
+            report["realtime"] = run_realtime(cfg, path, args.seconds, consumer, args.device)
+            if args.device:
+                report["input"] = f"input device {args.device!r}"
         if args.long_seconds > 0:
             report["long"] = run_long(cfg, path, args.long_seconds, args.long_speed, consumer)
     if args.json:
