@@ -132,6 +132,7 @@ class MainWindow(QMainWindow):
         self.listen.identified.connect(self.on_identification)
         self.lookup.open_at.connect(self.open_at)
         self.score.system_chosen.connect(self._system_clicked)
+        self.score.layout_changed.connect(self._layout_chosen)
         self._build_menus()
         self.sidebar.setCurrentRow(0)
         self.statusBar().showMessage("Ready")
@@ -277,6 +278,10 @@ class MainWindow(QMainWindow):
         else:
             self.score.canvas.confident = False
             self.score.canvas.update()
+
+    def _layout_chosen(self, two_pages: bool) -> None:
+        self.prefs.two_pages = two_pages
+        self.prefs.save(self._settings())
 
     def _system_clicked(self, system: int) -> None:
         doc = self.score.document

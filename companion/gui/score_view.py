@@ -227,6 +227,8 @@ class ScoreView(QWidget):
     system_chosen = Signal(int)
     """The user clicked a system: the performance position should move there."""
     page_changed = Signal(int)
+    layout_changed = Signal(bool)
+    """Two pages (True) or one; the window remembers the choice."""
 
     def __init__(self, cache: PageCache, lead: int = 1, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -263,8 +265,8 @@ class ScoreView(QWidget):
         self.zoom_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.zoom_in_btn = self._tool("+", "Zoom in (Ctrl++)", lambda: self.set_zoom(self.canvas.zoom * 1.2))
         self.fit_btn = self._tool("Fit", "Fit the page(s) to the window (Ctrl+0)", self.fit)
-        self.single_btn = self._tool("1 page", "One page at a time", lambda: self.set_two_pages(False), checkable=True)
-        self.double_btn = self._tool("2 pages", "Two pages side by side", lambda: self.set_two_pages(True), checkable=True)
+        self.single_btn = self._tool("1 page", "One page at a time", lambda: self._user_layout(False), checkable=True)
+        self.double_btn = self._tool("2 pages", "Two pages side by side", lambda: self._user_layout(True), checkable=True)
         group = QButtonGroup(self)
         group.addButton(self.single_btn)
         group.addButton(self.double_btn)
@@ -382,6 +384,10 @@ class ScoreView(QWidget):
             self.canvas.first_page = self.turner.first_page
         self._refit()
         self._update_controls()
+
+    def _user_layout(self, two: bool) -> None:
+        self.set_two_pages(two)
+        self.layout_changed.emit(two)
 
     def _apply_first(self, first: int) -> None:
         if first != self.canvas.first_page:

@@ -90,7 +90,9 @@ class SettingsDialog(QDialog):
         self.lead = QSpinBox()
         self.lead.setRange(0, 5)
         self.lead.setValue(prefs.lead)
-        self.lead.setSuffix(" system(s) before the end of the page")
+        self.lead.setSuffix(" last system(s) of a page")
+        self.lead.setToolTip("Turn the page when the performance reaches one of the last N systems of the "
+                             "page (0: only when the next page begins)")
         self.layout_box = QComboBox()
         self.layout_box.addItems(["One page", "Two pages side by side"])
         self.layout_box.setCurrentIndex(1 if prefs.two_pages else 0)
@@ -107,7 +109,7 @@ class SettingsDialog(QDialog):
         form.addRow("Library folder:", self._browse_row(self.library))
         form.addRow("Model folder:", self._browse_row(self.models))
         form.addRow("Microphone:", self.device)
-        form.addRow("Turn pages at:", self.lead)
+        form.addRow("Turn the page on reaching the:", self.lead)
         form.addRow("Score layout:", self.layout_box)
         form.addRow("Confidence threshold:", self.confidence)
         form.addRow("Theme:", self.theme)
@@ -115,7 +117,7 @@ class SettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
-        self.resize(620, 320)
+        self.resize(640, 290)
 
     def _browse_row(self, edit: QLineEdit) -> QWidget:
         w = QWidget()

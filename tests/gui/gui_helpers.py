@@ -191,7 +191,8 @@ class _Pos:
 class ToneEngine:
     """Engine double: system i is "recognised" when the frames' strongest band is TONES_HZ[i]'s band."""
 
-    def __init__(self, document_id: int, title: str, system_pages: list[int], fps: float = 20.0) -> None:
+    def __init__(self, document_id: int, title: str, system_pages: list[int], fps: float = 20.0,
+                 others: Sequence[tuple[int, str, float]] = ()) -> None:
         from companion.audio import filterbank_center_frequencies
 
         centres = np.asarray(filterbank_center_frequencies())
@@ -200,6 +201,8 @@ class ToneEngine:
         self.title = title
         self.system_pages = system_pages
         self.results: list[ToneResult] = []
+        self.others = tuple(_Piece(d, t, c) for d, t, c in others)
+        """Runner-up pieces reported with fixed confidences (for a realistic ranked list)."""
 
     def on_frames(self, frames: np.ndarray, t: float) -> ToneResult | None:
         band = int(np.argmax(frames.mean(axis=0)))
@@ -209,7 +212,7 @@ class ToneEngine:
             i = self.bands.index(band)
             page = self.system_pages[i]
             on_page = [k for k, p in enumerate(self.system_pages) if p == page].index(i)
-            r = ToneResult(t, "identified", (_Piece(self.document_id, self.title, 0.9),),
+            r = ToneResult(t, "identified", (_Piece(self.document_id, self.title, 0.9), *self.others),
                            _Pos(self.document_id, page, on_page, i, 0.9))
         self.results.append(r)
         return r
