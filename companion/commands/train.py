@@ -35,6 +35,8 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--only", metavar="TEXT", help="only variants whose name contains TEXT")
+    p.add_argument("--no-channels-last", action="store_true", help="skip the channels_last runs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_bench)
 
@@ -93,7 +95,9 @@ def run_bench(args: argparse.Namespace, cfg: Config) -> int:
 
     rows = []
     for name, arch in DEFAULT_VARIANTS.items():
-        for cl in (False, True):
+        if args.only and args.only not in name:
+            continue
+        for cl in (False,) if args.no_channels_last else (False, True):
             r = measure(name, arch, args.batch_size, args.threads, args.steps, cl)
             rows.append(r.__dict__)
             if not args.json:

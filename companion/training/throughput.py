@@ -97,4 +97,8 @@ DEFAULT_VARIANTS: dict[str, SnippetModelConfig] = {
     "w24x1 stride-2 stem": variant(24, 1, stem_stride=2),
     "w16x1 stride-2 stem": variant(16, 1, stem_stride=2),
     "w16x2 stride-2 stem": variant(16, 2, stem_stride=2),
+    "recipe: w16x1, sheet stem stride 2": SnippetModelConfig(
+        sheet=EncoderConfig(SHEET_SHAPE, 16, 4, 1, 32, 2),
+        audio=EncoderConfig(AUDIO_SHAPE, 16, 4, 1, 32, 1),
+    ),
 }
