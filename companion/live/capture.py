@@ -83,6 +83,9 @@ class SessionParams:
     """At most this much audio per worker step, so results keep flowing after a stall."""
     stall_timeout_s: float = 3.0
     """No callback for this long while running means the device is gone."""
+    first_audio_timeout_s: float = 10.0
+    """A newly opened stream may take this long to deliver its first block
+    (PulseAudio takes ~1.5 s here; Bluetooth headsets can take seconds)."""
     close_timeout_s: float = 2.0
     """Give up closing a stream after this long (PortAudio may hang on a vanished device)."""
     retry_initial_s: float = 1.0
@@ -183,6 +186,7 @@ class CaptureSession:
         self._ring: RingBuffer | None = None
         self._stream_ended = False
         self._last_callback = 0.0
+        self._got_audio = False
         self._spec: StreamingSpectrogram | None = None
         self._meter: LevelMeter | None = None
         self._stream_pos = 0  # samples (device rate) fed to the spectrogram, gaps included
@@ -400,6 +404,7 @@ class CaptureSession:
             return classify_error(exc)
         try:
             self._last_callback = time.monotonic()
+            self._got_audio = False
             stream.start()
         except Exception as exc:
             _close_quietly(stream)
@@ -438,6 +443,7 @@ class CaptureSession:
                 return
             now = time.monotonic()
             self._last_callback = now
+            self._got_audio = True
             stats.callbacks += 1
             if status and getattr(status, "input_overflow", False):
                 stats.overflows += 1
@@ -472,7 +478,8 @@ class CaptureSession:
                     detail = str(error) if error else "the audio stream stopped by itself"
                     return Failure(CaptureState.DEVICE_LOST, detail)
                 silent_for = time.monotonic() - self._last_callback
-                if silent_for > self.params.stall_timeout_s:
+                limit = self.params.stall_timeout_s if self._got_audio else self.params.first_audio_timeout_s
+                if silent_for > limit:
                     return Failure(
                         CaptureState.DEVICE_LOST, f"no audio from the device for {silent_for:.1f} s"
                     )

@@ -98,6 +98,8 @@ class FakeStream:
         b = self.backend
         n = self.blocksize
         k = 0
+        if b.start_delay and self._stop.wait(b.start_delay):
+            return
         try:
             while not self._stop.is_set():
                 if (b.behaviour == "stop_after" and k >= b.after) or (b.stop_at and k >= b.stop_at):
@@ -166,6 +168,7 @@ class FakeSoundDevice:
         self.signal: np.ndarray | None = None
         self.end_stops = False
         self.stop_at = 0  # if > 0: the stream ends by itself after this many blocks
+        self.start_delay = 0.0  # seconds before the first callback (slow devices)
         self.block_delay = 0.001
         self.streams: list[FakeStream] = []
         self.rescans = 0

@@ -404,3 +404,28 @@ def test_stereo_only_device_is_downmixed_and_matches_offline() -> None:
     offline = log_spectrogram(sig, sample_rate=44100)
     assert len(live) >= len(offline) - 2  # the last frames need the end of stream (flush)
     np.testing.assert_allclose(live[: len(offline) - 2], offline[: len(offline) - 2], atol=1e-5)
+
+
+def test_slow_starting_device_is_waited_for_but_a_silent_one_is_lost() -> None:
+    sd = FakeSoundDevice()
+    sd.start_delay = 0.8  # longer than the stall limit, shorter than the first-audio limit
+    params = SessionParams(stall_timeout_s=0.3, first_audio_timeout_s=1.5, retry_initial_s=0.05, poll_s=0.002)
+    session = CaptureSession(backend=sd, params=params)
+    rec = Recorder(session)
+    session.start()
+    rec.wait(CaptureState.RUNNING)
+    deadline = time.monotonic() + 5
+    while session.stats.callbacks == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert session.stats.callbacks > 0 and CaptureState.DEVICE_LOST not in rec.states
+    session.stop()
+
+    sd = FakeSoundDevice()
+    sd.behaviour, sd.after = "stall_after", 0  # opens fine, never delivers a sample
+    session = CaptureSession(backend=sd, params=params)
+    rec = Recorder(session)
+    session.start()
+    rec.wait(CaptureState.DEVICE_LOST)
+    session.stop()
+    lost = [e for e in rec.events if isinstance(e, StatusEvent) and e.state == CaptureState.DEVICE_LOST][0]
+    assert "no audio from the device" in lost.detail
