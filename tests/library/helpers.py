@@ -39,6 +39,8 @@ def make_score_pdf(path: Path, n_pages: int, seed: int, systems_per_page: int = 
                     x = float(rng.uniform(70, 530))
                     y = y0 + float(rng.integers(0, 9)) * 3
                     page.draw_circle((x, y), 2.6, fill=(0, 0, 0))
+            for x in (50, 180, 310, 440, 545):  # barlines through both staves join them into a system
+                page.draw_line((x, top), (x, top + 84), width=1.0)
     meta = {}
     if title:
         meta["title"] = title
