@@ -34,19 +34,25 @@ def make_score_pdf(path: Path, n_pages: int, seed: int, systems_per_page: int = 
         page = doc.new_page(width=PAGE_W, height=PAGE_H)
         if title:
             page.insert_text((60, 40), f"{title}   — page {number + 1}", fontsize=12)
+        lines = page.new_shape()  # one shape per page: drawing item by item is very slow in pymupdf
+        heads = page.new_shape()
         for s in range(systems_per_page):
             top = 80 + s * (700 // systems_per_page)
             for staff in range(2):
                 y0 = top + staff * 60
                 for line in range(5):
-                    page.draw_line((50, y0 + line * 6), (545, y0 + line * 6), width=0.8)
-                page.draw_line((50, y0), (50, y0 + 24), width=0.8)
-                page.draw_line((545, y0), (545, y0 + 24), width=0.8)
+                    lines.draw_line((50, y0 + line * 6), (545, y0 + line * 6))
+                lines.draw_line((50, y0), (50, y0 + 24))
+                lines.draw_line((545, y0), (545, y0 + 24))
                 for _ in range(int(rng.integers(10, 22))):
                     x = float(rng.uniform(70, 530))
                     y = y0 + float(rng.integers(0, 9)) * 3
-                    page.draw_circle((x, y), 2.6, fill=(0, 0, 0))
-                    page.draw_line((x + 2.5, y), (x + 2.5, y - 18), width=0.7)
+                    heads.draw_circle((x, y), 2.6)
+                    lines.draw_line((x + 2.5, y), (x + 2.5, y - 18))
+        lines.finish(width=0.8, color=(0, 0, 0))
+        lines.commit()
+        heads.finish(fill=(0, 0, 0), color=(0, 0, 0), width=0.1)
+        heads.commit()
     meta = {}
     if title:
         meta["title"] = title
