@@ -33,6 +33,7 @@ import re
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from concurrent.futures.process import BrokenProcessPool
 from itertools import zip_longest
 from pathlib import Path
 
@@ -229,6 +230,64 @@ def piece_opus(key: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+DEGRADE = dict(p=1.0, shift=False, noise_snr_db=(10.0, 20.0), gain_db=6.0, eq_db=4.0, stretch=(), time_mask=0,
+               freq_mask=0)
+
+
+def _new_pool():
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("forkserver"), max_tasks_per_child=1)
+
+
+def _render_to_cache(kern: Path, soundfont: Path, path: Path, max_pages: int, degrade: bool, seed: int,
+                     spec_out: Path | None) -> None:
+    """Child-process job: render one piece and store its pairs and passages in ``path`` (.npz)."""
+    import torch
+
+    from companion.training.augment import AudioAugment, augment_audio
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rp = render_piece(kern, soundfont, Path(tmp), max_pages=max_pages)
+    if degrade:
+        spec = torch.from_numpy(rp.spectrogram[None])
+        gen = torch.Generator().manual_seed(seed)
+        rp.spectrogram = augment_audio(spec, spec.shape[2], AudioAugment(**DEGRADE), gen)[0].numpy()
+    if spec_out is not None:  # whole-piece audio, for excerpt queries (piece identification)
+        spec_out.parent.mkdir(parents=True, exist_ok=True)
+        np.save(spec_out, rp.spectrogram.astype(np.float16))
+    got = pairs_from_piece(rp)
+    if got is None:
+        raise CompanionError(f"{kern.name}: no pairs")
+    s, a, o = got
+    passages = passages_from_piece(rp)
+    strips = [p[0] for p in passages]
+    specs = [p[1] for p in passages]
+    tmp_path = path.with_suffix(".tmp.npz")
+    np.savez(tmp_path, sheet=s, audio=a, onset=o,
+             strip_flat=np.concatenate(strips, axis=1) if strips else np.zeros((80, 0), np.uint8),
+             strip_w=np.asarray([x.shape[1] for x in strips], np.int64),
+             spec_flat=np.concatenate(specs, axis=1) if specs else np.zeros((92, 0), np.float16),
+             spec_t=np.asarray([x.shape[1] for x in specs], np.int64))
+    tmp_path.replace(path)
+
+
+def _collect(path: Path, index: int, sheets, audios, onsets, piece_ids, p_strips, p_specs, p_piece) -> int:
+    with np.load(path) as z:
+        sheets.append(z["sheet"])
+        audios.append(z["audio"])
+        onsets.append(z["onset"])
+        piece_ids.append(np.full(len(z["sheet"]), index, np.int32))
+        s_off = np.concatenate([[0], np.cumsum(z["strip_w"])])
+        a_off = np.concatenate([[0], np.cumsum(z["spec_t"])])
+        for k in range(len(z["strip_w"])):
+            p_strips.append(z["strip_flat"][:, s_off[k] : s_off[k + 1]])
+            p_specs.append(z["spec_flat"][:, a_off[k] : a_off[k + 1]])
+            p_piece.append(index)
+        return len(z["sheet"])
+
+
 def build_pairs(
     pieces: dict[str, Path],
     soundfont: Path,
@@ -245,9 +304,6 @@ def build_pairs(
     Splits named in ``degrade_splits`` get fixed-seed degradations on their audio
     (noise 10–20 dB SNR, gain, EQ; no masks or stretch) — the "degraded renders".
     """
-    import torch
-
-    from companion.training.augment import AudioAugment, augment_audio
     from companion.training.data import PairSet, PassageSet
 
     out_dir = Path(out_dir)
@@ -256,41 +312,39 @@ def build_pairs(
     sheets, audios, piece_ids, onsets = [], [], [], []
     p_strips, p_specs, p_piece = [], [], []
     failed = []
-    degrade = AudioAugment(p=1.0, shift=False, noise_snr_db=(10.0, 20.0), gain_db=6.0, eq_db=4.0, stretch=(),
-                           time_mask=0, freq_mask=0)
-    gen = torch.Generator().manual_seed(seed)
-    with tempfile.TemporaryDirectory() as tmp:
+    cache = out_dir / "pieces"
+    cache.mkdir(parents=True, exist_ok=True)
+    pool = _new_pool()
+    try:
         for i, name in enumerate(names):
             if deadline and time.time() > deadline:
                 log.warning("deadline reached: %d of %d pieces left unrendered", len(names) - i, len(names))
-                failed.extend(names[i:])
+                failed.extend(n for n in names[i:] if not (cache / f"{n}.npz").is_file())
+                for n in names[i:]:  # pieces cached by an earlier run still count
+                    if (cache / f"{n}.npz").is_file():
+                        _collect(cache / f"{n}.npz", names.index(n), sheets, audios, onsets, piece_ids,
+                                 p_strips, p_specs, p_piece)
                 break
-            try:
-                rp = render_piece(pieces[name], soundfont, Path(tmp), max_pages=max_pages)
-            except (CompanionError, subprocess.TimeoutExpired, ValueError, KeyError) as exc:
-                log.warning("%s: skipped (%s)", name, exc)
+            path = cache / f"{name}.npz"
+            if not path.is_file():
+                degrade_this = split_of.get(name) in degrade_splits
+                spec_out = (out_dir / "spectrograms" / f"{name}.npy") if save_spectrograms else None
+                try:
+                    # A child process per piece: verovio can segfault on odd scores.
+                    pool.submit(_render_to_cache, pieces[name], soundfont, path, max_pages, degrade_this,
+                                seed + i, spec_out).result(timeout=900)
+                except BrokenProcessPool:
+                    log.warning("%s: renderer crashed; skipped", name)
+                    pool = _new_pool()
+                except Exception as exc:  # noqa: BLE001 - one bad score must not stop the corpus
+                    log.warning("%s: skipped (%s: %s)", name, type(exc).__name__, exc)
+            if not path.is_file():
                 failed.append(name)
                 continue
-            if split_of.get(name) in degrade_splits:
-                spec = torch.from_numpy(rp.spectrogram[None])
-                rp.spectrogram = augment_audio(spec, spec.shape[2], degrade, gen)[0].numpy()
-            if save_spectrograms:  # whole-piece audio, for excerpt queries (piece identification)
-                (out_dir / "spectrograms").mkdir(parents=True, exist_ok=True)
-                np.save(out_dir / "spectrograms" / f"{name}.npy", rp.spectrogram.astype(np.float16))
-            got = pairs_from_piece(rp)
-            if got is None:
-                failed.append(name)
-                continue
-            s, a, o = got
-            sheets.append(s)
-            audios.append(a)
-            onsets.append(o)
-            piece_ids.append(np.full(len(s), i, np.int32))
-            for strip, spec in passages_from_piece(rp):
-                p_strips.append(strip)
-                p_specs.append(spec)
-                p_piece.append(i)
-            log.info("[%d/%d] %s: %d pairs, %d systems", i + 1, len(names), name, len(s), len(rp.strips))
+            n = _collect(path, i, sheets, audios, onsets, piece_ids, p_strips, p_specs, p_piece)
+            log.info("[%d/%d] %s: %d pairs", i + 1, len(names), name, n)
+    finally:
+        pool.shutdown(cancel_futures=True)
     if not sheets:
         raise CompanionError("no piece could be rendered")
     summary = {
