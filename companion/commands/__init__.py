@@ -16,5 +16,6 @@ COMMAND_MODULES: list[str] = [
     "companion.commands.info",
     "companion.commands.library",
     "companion.commands.listen",
+    "companion.commands.systems",
     "companion.commands.train",
 ]

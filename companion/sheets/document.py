@@ -31,6 +31,9 @@ def _pymupdf():
 
     pymupdf.TOOLS.mupdf_display_errors(False)
     pymupdf.TOOLS.mupdf_display_warnings(False)
+    # Engraved PDFs draw staff lines as hairlines that would render light grey at
+    # 835 px; a minimum stroke of one device pixel keeps them as ink.
+    pymupdf.TOOLS.set_graphics_min_line_width(1.0)
     return pymupdf
 
 
