@@ -97,6 +97,7 @@ def _print_report(report: IndexReport, as_json: bool) -> None:
         "errors": report.errors, "pages": report.pages, "seconds": round(report.seconds, 2),
         "pages_per_s": round(report.pages_per_s, 3), "generation": report.generation,
         "timings_s": {k: round(v, 2) for k, v in report.timings.items()},
+        "cpu_s": round(report.cpu_seconds, 2),
         "error_files": [{"path": p, "error": e} for p, e in report.error_files],
     }
     if as_json:

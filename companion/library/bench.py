@@ -231,6 +231,7 @@ def run_index_bench(args: argparse.Namespace, cfg: Config) -> int:
     if args.untrained_model:
         models_dir = Path(tempfile.mkdtemp(prefix="companion-bench-models-"))
         write_untrained_models(models_dir)
+    cpu0 = time.process_time()
     try:
         factory = functools.partial(load_embedder, models_dir, None if args.workers == 1 else 1)
         with Indexer(base, default_frontend(cfg), factory, IndexOptions(workers=args.workers)) as ix:
@@ -240,6 +241,8 @@ def run_index_bench(args: argparse.Namespace, cfg: Config) -> int:
             "seconds": round(report.seconds, 1), "pages_per_s": round(report.pages_per_s, 2),
             "stage_s": {k: round(v, 1) for k, v in report.timings.items()},
             "stage_ms_per_page": {k: round(1e3 * v / max(1, report.pages), 1) for k, v in report.timings.items()},
+            "cpu_s_per_page": round(report.cpu_seconds / max(1, report.pages), 3),
+            "process_cpu_s": round(time.process_time() - cpu0, 1),
             "workers": args.workers, "disk_mb": round(_dir_size(base) / 1e6, 1), "machine": machine(),
             "model": "untrained (seeded), shipped architecture" if args.untrained_model else str(models_dir),
             "error_files": report.error_files,

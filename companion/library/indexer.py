@@ -74,6 +74,8 @@ class IndexReport:
     generation: int = 0
     timings: dict[str, float] = field(default_factory=lambda: {"render": 0.0, "detect": 0.0, "embed": 0.0, "write": 0.0})
     error_files: list[tuple[str, str]] = field(default_factory=list)
+    cpu_seconds: float = 0.0
+    """CPU time spent on render/detect/embed (all processes and threads)."""
 
     @property
     def pages_per_s(self) -> float:
@@ -272,6 +274,7 @@ class Indexer:
             report.timings["write"] += time.perf_counter() - t
             for k in ("render", "detect", "embed"):
                 report.timings[k] += result.timings.get(k, 0.0)
+            report.cpu_seconds += result.cpu_seconds
             state["files_done"] += 1
             state["bytes_done"] += job.size
             if job.reembed_document is None:

@@ -46,7 +46,8 @@ class Library:
     def __init__(self, directory: Path, readonly: bool = True) -> None:
         self.directory = Path(directory)
         self.catalog = Catalog(self.directory, readonly=readonly)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        """One SQLite connection serves every thread (GUI, engine): transactions must not interleave."""
         self._snapshot = self._load()
 
     @classmethod
@@ -92,10 +93,11 @@ class Library:
 
     def refresh(self) -> bool:
         """Switch to the newest published generation; True if it changed."""
-        if self.catalog.generation == self._snapshot.generation:
-            return False
-        self._snapshot = self._load()
-        return True
+        with self._lock:
+            if self.catalog.generation == self._snapshot.generation:
+                return False
+            self._snapshot = self._load()
+            return True
 
     @property
     def snapshot(self) -> Snapshot:
@@ -166,7 +168,7 @@ class Library:
     def stats(self) -> dict:
         """Counts, index kinds and sizes of the live catalog and the published snapshot."""
         cat = self.catalog
-        with cat.transaction(immediate=False):
+        with self._lock, cat.transaction(immediate=False):
             live = cat.documents()
             n_pages = sum(d.n_pages for d in live if d.status == "indexed")
             n_systems = sum(d.n_systems for d in live if d.status == "indexed")

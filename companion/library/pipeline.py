@@ -8,6 +8,7 @@ and in ``companion index`` output.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -96,6 +97,7 @@ def process(job: Job, frontend: SheetFrontEnd, embedder: SheetEmbedder,
                             model_version=embedder.model_version)
     timings = {"render": 0.0, "detect": 0.0, "embed": 0.0}
     result.timings = timings
+    cpu0 = time.process_time()
     try:
         _process(job, frontend, embedder, result, timings, page_progress)
     except CompanionError as exc:
@@ -108,11 +110,19 @@ def process(job: Job, frontend: SheetFrontEnd, embedder: SheetEmbedder,
         log.exception("unexpected error while indexing %s", job.path)
         result.status, result.error = "error", f"unexpected error: {type(exc).__name__}: {exc}"
         result.pages, result.systems, result.embeddings = [], [], []
+    result.cpu_seconds = time.process_time() - cpu0
     return result
 
 
 def _process(job: Job, frontend: SheetFrontEnd, embedder: SheetEmbedder, result: DocumentResult,
              timings: dict[str, float], page_progress: Progress | None) -> None:
+    if job.reembed_document is not None:
+        try:
+            st = os.stat(job.path)
+        except OSError as exc:
+            raise CompanionError(f"the file is gone since it was indexed ({exc.strerror})") from exc
+        if (st.st_size, st.st_mtime) != (job.size, job.mtime):
+            raise CompanionError("the file changed since it was indexed; index its folder again")
     t = time.perf_counter()
     doc = frontend.open(Path(job.path))
     timings["render"] += time.perf_counter() - t

@@ -87,3 +87,5 @@ class DocumentResult:
     model_version: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds per stage: render, detect, embed (write is added by the indexer)."""
+    cpu_seconds: float = 0.0
+    """CPU time of the process for this document (all threads): a load-independent cost."""
