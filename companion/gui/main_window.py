@@ -436,6 +436,7 @@ class MainWindow(QMainWindow):
         self.library.cancel()
         self.runner.cancel_all()
         self.runner.wait(5000)
+        self.cache.shutdown()
         super().closeEvent(event)
 
 

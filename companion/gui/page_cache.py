@@ -11,16 +11,16 @@ not render every intermediate size, and the cache is bounded in bytes.
 from __future__ import annotations
 
 import logging
-import threading
 from collections import OrderedDict
 from pathlib import Path
 
-import pymupdf
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from companion.errors import SheetError
+from companion.gui.render_service import RenderPool, page_sizes, render_rgb
 from companion.gui.workers import TaskContext, TaskRunner
+
+__all__ = ["PageCache", "page_sizes", "render_page"]
 
 log = logging.getLogger(__name__)
 
@@ -28,49 +28,12 @@ WIDTH_STEP = 64
 """Rendered widths are multiples of this (pixels)."""
 
 
-def open_pdf(path: Path) -> "pymupdf.Document":
-    """Open a PDF for display, with a user-facing error for files that cannot be shown."""
-    path = Path(path)
-    if not path.is_file():
-        raise SheetError(f"the score {path} does not exist (moved or deleted?)")
-    try:
-        doc = pymupdf.open(path)
-    except Exception as exc:
-        raise SheetError(f"{path.name} cannot be opened as a PDF ({exc}); it may be damaged") from exc
-    if doc.needs_pass:
-        doc.close()
-        raise SheetError(f"{path.name} is password-protected; save an unprotected copy to show it")
-    if doc.page_count == 0:
-        doc.close()
-        raise SheetError(f"{path.name} has no pages")
-    return doc
-
-
-def page_sizes(path: Path) -> list[tuple[float, float]]:
-    """Page sizes in points (fast: no rendering)."""
-    doc = open_pdf(path)
-    try:
-        return [(p.rect.width, p.rect.height) for p in doc]
-    finally:
-        doc.close()
-
-
-def render_page(path: Path, page: int, width_px: int) -> QImage:
-    """One page, ``width_px`` wide, as an RGB QImage (safe to call off the GUI thread)."""
-    doc = open_pdf(path)
-    try:
-        if not 0 <= page < doc.page_count:
-            raise SheetError(f"{Path(path).name} has no page {page + 1}")
-        p = doc[page]
-        zoom = width_px / max(1.0, p.rect.width)
-        try:
-            pix = p.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
-        except Exception as exc:
-            raise SheetError(f"page {page + 1} of {Path(path).name} cannot be drawn ({exc})") from exc
-        image = QImage(pix.samples, pix.width, pix.height, pix.stride, QImage.Format.Format_RGB888)
-        return image.copy()  # own the pixels: pix.samples dies with pix
-    finally:
-        doc.close()
+def render_page(path: Path, page: int, width_px: int, pool: RenderPool | None = None) -> QImage:
+    """One page, ``width_px`` wide, as a QImage (call off the GUI thread; drawn in ``pool`` if given)."""
+    w, h, stride, pixels = (pool.render(str(path), page, width_px) if pool is not None
+                            else render_rgb(str(path), page, width_px))
+    image = QImage(pixels, w, h, stride, QImage.Format.Format_RGB888)
+    return image.copy()  # own the pixels: the bytes object may go away
 
 
 class PageCache(QObject):
@@ -80,15 +43,16 @@ class PageCache(QObject):
     """path, page, width: a requested page is now in the cache."""
     page_failed = Signal(str, int, str)
 
-    def __init__(self, runner: TaskRunner, max_bytes: int = 256 * 1024 * 1024, parent: QObject | None = None) -> None:
+    def __init__(self, runner: TaskRunner, max_bytes: int = 256 * 1024 * 1024, parent: QObject | None = None,
+                 pool: RenderPool | None = None) -> None:
         super().__init__(parent)
         self.runner = runner
+        self.pool = pool if pool is not None else RenderPool()
         self.max_bytes = max_bytes
         self._images: OrderedDict[tuple[str, int, int], QImage] = OrderedDict()
         self._bytes = 0
         self._pending: set[tuple[str, int, int]] = set()
         self._failed: dict[tuple[str, int], str] = {}
-        self._lock = threading.Lock()
         self.renders = 0
         """Pages rendered so far (for tests and the status bar)."""
 
@@ -124,7 +88,7 @@ class PageCache(QObject):
         self._pending.add(key)
         self.runner.start(
             f"render {Path(path).name} p{page + 1}",
-            _render_task, key[0], page, key[2],
+            _render_task, self.pool, key[0], page, key[2],
             on_finished=lambda image, k=key: self._store(k, image),
             on_failed=lambda message, user, k=key: self._fail(k, message),
             on_cancelled=lambda k=key: self._pending.discard(k),
@@ -150,11 +114,14 @@ class PageCache(QObject):
             self._bytes -= self._images.pop(key).sizeInBytes()
         self._failed = {k: v for k, v in self._failed.items() if path is not None and k[0] != str(path)}
 
+    def shutdown(self) -> None:
+        self.pool.shutdown()
+
     @property
     def pending(self) -> int:
         return len(self._pending)
 
 
-def _render_task(ctx: TaskContext, path: str, page: int, width_px: int) -> QImage:
+def _render_task(ctx: TaskContext, pool: RenderPool, path: str, page: int, width_px: int) -> QImage:
     ctx.check()
-    return render_page(Path(path), page, width_px)
+    return render_page(Path(path), page, width_px, pool)
