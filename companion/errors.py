@@ -16,3 +16,7 @@ class AudioError(CompanionError):
 
 class SheetError(CompanionError):
     """A PDF or page could not be used."""
+
+
+class DataError(CompanionError):
+    """A training-corpus source, option or output folder could not be used."""

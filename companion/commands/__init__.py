@@ -9,10 +9,11 @@ callable ``(args, config) -> int``.
 COMMAND_MODULES: list[str] = [
     "companion.commands.bench_audio",
     "companion.commands.bench_listen",
+    "companion.commands.data",
     "companion.commands.demo",
-    "companion.commands.identify",
     "companion.commands.evaluate",
     "companion.commands.gui",
+    "companion.commands.identify",
     "companion.commands.info",
     "companion.commands.library",
     "companion.commands.listen",

@@ -1,0 +1,287 @@
+"""Building the corpus: one worker call per piece, resumable, content-hashed.
+
+Each piece is written into ``pieces/.tmp-<id>`` and renamed to ``pieces/<id>``
+when complete, so a killed build leaves no half piece behind; a piece whose key
+(source hash + build options) is unchanged is not rebuilt. A failing piece is
+recorded in the report and never stops the build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from companion.data import store
+from companion.data.sources import Source, excluded_by, read_exclude_list, reserved_reason
+from companion.errors import DataError
+
+log = logging.getLogger(__name__)
+
+BUILDER_VERSION = 1
+PAGE_SIZES = {"a4": (2100, 2970), "letter": (2159, 2794), "b4": (2500, 3530)}
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    out: Path
+    seed: int = 0
+    soundfonts: tuple[str, ...] = ("FluidR3_GM.sf2", "MuseScore_General.sf3", "TimGM6mb.sf2")
+    held_out_soundfont: str = "TimGM6mb.sf2"
+    tempo_range: tuple[float, float] = (0.8, 1.25)
+    fonts: tuple[str, ...] = ("Leipzig", "Bravura", "Petaluma", "Leland", "Gootville")
+    page_width_px: int = 1200
+    split_fractions: tuple[float, float] = (0.8, 0.1)  # train, valid; the rest is test
+    evaluation: bool = False
+    keep_audio: bool = True
+    max_pages: int = 40
+    lilypond_timeout_s: float = 300.0
+
+    def key_fields(self) -> dict:
+        d = asdict(self)
+        d.pop("out")
+        d["builder_version"] = BUILDER_VERSION
+        return d
+
+
+@dataclass
+class BuildSummary:
+    built: int = 0
+    skipped_unchanged: int = 0
+    failed: list[dict] = field(default_factory=list)
+    excluded: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def split_of(work: str, seed: int, fractions: tuple[float, float]) -> str:
+    """Deterministic split by work: editions of one work always land together."""
+    h = hashlib.sha1(f"{seed}:{work}".encode()).digest()
+    u = int.from_bytes(h[:8], "big") / 2**64
+    if u < fractions[0]:
+        return "train"
+    if u < fractions[0] + fractions[1]:
+        return "valid"
+    return "test"
+
+
+def piece_key(src: Source, opts: BuildOptions) -> str:
+    h = hashlib.sha256(src.content_hash().encode())
+    h.update(json.dumps(opts.key_fields(), sort_keys=True, default=str).encode())
+    return h.hexdigest()[:20]
+
+
+def select(sources: list[Source], opts: BuildOptions,
+           exclude_list: Path | None) -> tuple[list[Source], list[dict]]:
+    """Drop reserved evaluation pieces (or keep only them with ``evaluation``) and listed works."""
+    patterns = read_exclude_list(exclude_list) if exclude_list else []
+    keep, dropped = [], []
+    for s in sources:
+        reserved = reserved_reason(s)
+        if opts.evaluation:
+            if not reserved:
+                continue
+        elif reserved:
+            dropped.append({"piece": s.piece_id, "source": str(s.path), "reason": reserved})
+            continue
+        why = excluded_by(s, patterns)
+        if why:
+            dropped.append({"piece": s.piece_id, "source": str(s.path), "reason": why})
+            continue
+        keep.append(s)
+    return keep, dropped
+
+
+def build(sources: list[Source], opts: BuildOptions, workers: int = 1,
+          exclude_list: Path | None = None, progress: bool = True) -> BuildSummary:
+    """Build every selected piece into ``opts.out`` (see docs/corpus-format.md)."""
+    t0 = time.time()
+    out = opts.out
+    pieces_dir = out / "pieces"
+    pieces_dir.mkdir(parents=True, exist_ok=True)
+    store.write_corpus_marker(out, evaluation=opts.evaluation)
+    for stale in pieces_dir.glob(".tmp-*"):  # left by a killed build
+        shutil.rmtree(stale, ignore_errors=True)
+    selected, dropped = select(sources, opts, exclude_list)
+    summary = BuildSummary(excluded=dropped)
+    todo: list[tuple[Source, str, str]] = []
+    for s in selected:
+        key = piece_key(s, opts)
+        split = "evaluation" if opts.evaluation else split_of(s.work, opts.seed, opts.split_fractions)
+        meta = store.read_meta(pieces_dir / s.piece_id)
+        if meta is not None and meta.get("key") == key:
+            summary.skipped_unchanged += 1
+            continue
+        todo.append((s, key, split))
+    # Small sources first: the most pieces per hour, and early feedback.
+    todo.sort(key=lambda t: (_size(t[0].path), t[0].piece_id))
+    log.info("%d pieces to build, %d unchanged, %d excluded", len(todo), summary.skipped_unchanged, len(dropped))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="piece", desc="building corpus", dynamic_ncols=True)
+    failures = {f["piece"]: f for f in store.read_report(out).get("failed", [])}
+    try:
+        if workers <= 1:
+            for s, key, split in todo:
+                _record(build_piece(s, key, split, opts), s, summary, failures, bar)
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futs = {pool.submit(build_piece, s, key, split, opts): s for s, key, split in todo}
+                for fut in as_completed(futs):
+                    s = futs[fut]
+                    try:
+                        result = fut.result()
+                    except Exception as exc:  # a crashed worker process
+                        result = {"ok": False, "reason": f"worker crashed: {exc}"}
+                    _record(result, s, summary, failures, bar)
+    finally:
+        if bar:
+            bar.close()
+        summary.seconds = time.time() - t0
+        store.write_index(out, evaluation=opts.evaluation)
+        store.write_report(out, list(failures.values()), dropped, summary.seconds)
+    return summary
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _record(result: dict, s: Source, summary: BuildSummary, failures: dict, bar) -> None:
+    if result.get("ok"):
+        summary.built += 1
+        failures.pop(s.piece_id, None)
+    else:
+        rec = {"piece": s.piece_id, "source": str(s.path), "reason": result.get("reason", "unknown")}
+        summary.failed.append(rec)
+        failures[s.piece_id] = rec
+        log.info("failed: %s: %s", s.piece_id, rec["reason"])
+    if bar:
+        bar.update(1)
+        bar.set_postfix(failed=len(summary.failed))
+
+
+def visual_params(rng: np.random.Generator, opts: BuildOptions) -> dict:
+    page = str(rng.choice(list(PAGE_SIZES)))
+    w, h = PAGE_SIZES[page]
+    return {
+        "font": str(rng.choice(list(opts.fonts))),
+        "scale": int(rng.integers(32, 49)),
+        "page": page,
+        "page_width": w,
+        "page_height": h,
+        "margin": int(rng.integers(40, 110)),
+        "spacing_staff": int(rng.integers(8, 16)),
+        "spacing_system": int(rng.integers(8, 20)),
+        "spacing_linear": float(rng.uniform(0.2, 0.3)),
+        "spacing_non_linear": float(rng.uniform(0.5, 0.7)),
+        "header": bool(rng.random() < 0.8),
+        "mnum_interval": int(rng.choice([0, 0, 1, 5])),
+        "max_pages": opts.max_pages,
+        "staff_size": int(rng.choice([16, 18, 20])),  # LilyPond
+    }
+
+
+def build_piece(src: Source, key: str, split: str, opts: BuildOptions) -> dict:
+    """Engrave, perform, synthesise, align and check one piece; never raises."""
+    try:
+        return _build_piece(src, key, split, opts)
+    except DataError as exc:
+        return {"ok": False, "reason": str(exc)}
+    except Exception as exc:  # anything else is a bug or an odd source: report, go on
+        tb = traceback.format_exc(limit=3).strip().splitlines()
+        return {"ok": False, "reason": f"{type(exc).__name__}: {exc} [{tb[-3] if len(tb) >= 3 else ''}]"}
+
+
+def _build_piece(src: Source, key: str, split: str, opts: BuildOptions) -> dict:
+    from companion.audio import filterbank_center_frequencies, log_spectrogram
+    from companion.config import AudioConfig
+    from companion.data import checks, performance, synth
+
+    t0 = time.time()
+    seed = int.from_bytes(hashlib.sha1(f"{opts.seed}:{src.piece_id}".encode()).digest()[:8], "big")
+    rng = np.random.default_rng(seed)
+    vis = visual_params(rng, opts)
+    if src.engraver == "lilypond":
+        from companion.data import engrave_lilypond
+
+        score = engrave_lilypond.engrave(src.path, vis, opts.page_width_px, timeout_s=opts.lilypond_timeout_s)
+    else:
+        from companion.data import engrave_verovio
+
+        score = engrave_verovio.engrave(src.path, vis, opts.page_width_px)
+    t_engrave = time.time() - t0
+
+    fonts = synth.available_soundfonts(opts.soundfonts)
+    if not fonts:
+        raise DataError("none of the configured soundfonts is installed")
+    held = [f for f in fonts if f.name == Path(opts.held_out_soundfont).name]
+    train_fonts = [f for f in fonts if f not in held] or fonts
+    soundfont = held[0] if (split in ("test", "evaluation") and held) else train_fonts[int(rng.integers(len(train_fonts)))]
+    perf_params = performance.sample_params(rng, opts.tempo_range)
+    perf = performance.perform(score.events, score.bar_times, perf_params)
+
+    cfg = AudioConfig()
+    pieces_dir = opts.out / "pieces"
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{src.piece_id}-", dir=pieces_dir))
+    try:
+        performance.write_midi(perf, tmp / "performance.mid")
+        audio = synth.render_performance(perf, soundfont, cfg.sample_rate, tmp / "performance.mid", tmp / "audio.wav")
+        (tmp / "audio.wav").unlink(missing_ok=True)
+        if float(np.abs(audio).max(initial=0.0)) < 1e-4:
+            raise DataError(f"silent audio from {soundfont.name}")
+        spec = log_spectrogram(audio, cfg)
+        heads, systems = store.align_tables(score, perf)
+        if len(heads) == 0:
+            raise DataError("no notehead could be joined to a sounding note")
+        result = checks.check_piece(heads, spec, filterbank_center_frequencies(cfg), cfg.fps, seed % 2**31)
+        meta = {
+            "piece": src.piece_id,
+            "key": key,
+            "split": split,
+            "source": str(src.path),
+            "kind": src.kind,
+            "engraver": score.engraver,
+            "work": src.work,
+            "composer": src.composer,
+            "title": src.title,
+            "opus": src.opus,
+            "visual": vis,
+            "engraver_options": {k: v for k, v in score.params.items() if isinstance(v, (int, float, str, bool))},
+            "soundfont": soundfont.name,
+            "performance": asdict(perf_params),
+            "sample_rate": cfg.sample_rate,
+            "fps": cfg.fps,
+            "duration_s": round(perf.duration, 3),
+            "pages": [list(p.shape) for p in score.pages],
+            "n_noteheads": int(len(np.unique(heads["note"]))),
+            "n_pairs": int(len(heads)),
+            "n_systems": int(len(systems)),
+            "n_events": len(perf.notes),
+            "check": result,
+            "seconds": {"engrave": round(t_engrave, 2), "total": round(time.time() - t0, 2)},
+        }
+        store.write_piece(tmp, score, heads, systems, spec, audio if opts.keep_audio else None,
+                          cfg.sample_rate, meta)
+        final = pieces_dir / src.piece_id
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return {"ok": True, "check": result}

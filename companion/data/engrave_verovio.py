@@ -1,0 +1,234 @@
+"""Engraving kern / MusicXML / MEI / ABC with verovio.
+
+Noteheads come from the SVG (``g.note > g.notehead > use`` transforms, ids made
+stable with ``xmlIdSeed``), onsets from ``renderToTimemap`` (``getTimesForElement``
+is unreliable), pitches from ``getMIDIValuesForElement``. System boxes are the
+extent of the staff lines of each ``g.system``.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+from companion.data.engraving import EngravedScore, NoteEvent, Notehead, SystemBox, svg_to_png_array
+from companion.errors import DataError
+
+FONTS = ("Leipzig", "Bravura", "Petaluma", "Leland", "Gootville")
+SVG_NS = "{http://www.w3.org/2000/svg}"
+XLINK = "{http://www.w3.org/1999/xlink}href"
+_TRANSLATE = re.compile(r"translate\(\s*(-?[\d.]+)[ ,]+(-?[\d.]+)\s*\)")
+_PATH_LINE = re.compile(r"M\s*(-?[\d.]+)[ ,]+(-?[\d.]+)\s*L\s*(-?[\d.]+)[ ,]+(-?[\d.]+)")
+
+
+def _load(tk, path: Path) -> bool:
+    if path.suffix.lower() == ".mxl":
+        # Compressed MusicXML: hand verovio the root file named in the container.
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = [n for n in z.namelist() if not n.startswith("META-INF")]
+                root = None
+                if "META-INF/container.xml" in z.namelist():
+                    m = re.search(rb'full-path="([^"]+)"', z.read("META-INF/container.xml"))
+                    root = m.group(1).decode() if m else None
+                root = root or next((n for n in names if n.endswith((".xml", ".musicxml"))), None)
+                if root is None:
+                    return False
+                data = z.read(root).decode("utf-8", "replace")
+        except (zipfile.BadZipFile, OSError, KeyError):
+            return bool(tk.loadZipDataBase64(base64.b64encode(path.read_bytes()).decode()))
+        return bool(tk.loadData(data))
+    return bool(tk.loadFile(str(path)))
+
+
+_PC = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+_ACC = {"s": 1, "f": -1, "ss": 2, "x": 2, "ff": -2, "n": 0, "ns": 1, "nf": -1, "su": 1, "fd": -1,
+        "nu": 0, "nd": 0, "ts": 3, "tf": -3, "xs": 3, "sx": 3}
+
+
+def _mei_pitches(tk) -> dict[str, int]:
+    """Written pitch per note id from verovio's MEI (ignores ottava lines)."""
+    ns = "{http://www.music-encoding.org/ns/mei}"
+    xid = "{http://www.w3.org/XML/1998/namespace}id"
+    out: dict[str, int] = {}
+    try:
+        root = ET.fromstring(tk.getMEI({}))
+    except ET.ParseError:
+        return out
+    for n in root.iter(ns + "note"):
+        pname, octave = n.get("pname"), n.get("oct")
+        if pname not in _PC or octave is None or not octave.lstrip("-").isdigit():
+            continue
+        acc = n.get("accid.ges") or n.get("accid")
+        for a in n.iter(ns + "accid"):
+            acc = a.get("accid.ges") or a.get("accid") or acc
+        out[n.get(xid, "")] = 12 * (int(octave) + 1) + _PC[pname] + _ACC.get(acc or "n", 0)
+    return out
+
+
+def _midi_onsets(tk) -> dict[int, set[int]]:
+    """Sounding pitches keyed by onset time in 4 ms buckets, from verovio's MIDI."""
+    import io
+
+    import mido
+
+    out: dict[int, set[int]] = {}
+    try:
+        mid = mido.MidiFile(file=io.BytesIO(base64.b64decode(tk.renderToMIDI())))
+    except Exception:  # a MIDI we cannot read only costs speed (per-note lookups)
+        return out
+    t = 0.0
+    for msg in mid:
+        t += msg.time
+        if msg.type == "note_on" and msg.velocity > 0:
+            for k in (round(t * 1000) // 4, round(t * 1000) // 4 - 1, round(t * 1000) // 4 + 1):
+                out.setdefault(k, set()).add(msg.note)
+    return out
+
+
+def _resolve_pitch(tk, nid: str, written: int | None, sounding: set[int] | None) -> int:
+    """The sounding pitch: the written one when the MIDI sounds it at that time,
+    shifted by octaves for ottava lines, else verovio's (slow) per-note lookup."""
+    if written is not None and sounding:
+        for shift in (0, 12, -12, 24, -24):
+            if written + shift in sounding:
+                return written + shift
+    try:
+        return int(tk.getMIDIValuesForElement(nid).get("pitch", -1))
+    except Exception:  # verovio raises on odd ids; such notes are dropped
+        return -1
+
+
+def engrave(path: Path, params: dict, page_width_px: int) -> EngravedScore:
+    """Render ``path`` with verovio options from ``params`` (font, scale, page size, spacing)."""
+    import verovio
+
+    verovio.enableLog(verovio.LOG_OFF) if hasattr(verovio, "enableLog") else None
+    tk = verovio.toolkit()
+    options = {
+        "xmlIdSeed": 1,
+        "font": params.get("font", "Leipzig"),
+        "scale": int(params.get("scale", 40)),
+        "pageWidth": int(params.get("page_width", 2100)),
+        "pageHeight": int(params.get("page_height", 2970)),
+        "pageMarginLeft": int(params.get("margin", 50)),
+        "pageMarginRight": int(params.get("margin", 50)),
+        "pageMarginTop": int(params.get("margin", 50)),
+        "pageMarginBottom": int(params.get("margin", 50)),
+        "spacingStaff": int(params.get("spacing_staff", 12)),
+        "spacingSystem": int(params.get("spacing_system", 12)),
+        "spacingLinear": float(params.get("spacing_linear", 0.25)),
+        "spacingNonLinear": float(params.get("spacing_non_linear", 0.6)),
+        "adjustPageHeight": False,
+        "breaks": "auto",
+        "footer": "none",
+        "header": "auto" if params.get("header", True) else "none",
+        "mnumInterval": int(params.get("mnum_interval", 0)),
+        "mdivAll": True,
+    }
+    tk.setOptions(options)
+    if not _load(tk, path):
+        raise DataError(f"verovio could not read {path.name}")
+    n_pages = tk.getPageCount()
+    if n_pages < 1:
+        raise DataError(f"verovio rendered no pages for {path.name}")
+    if n_pages > int(params.get("max_pages", 40)):
+        raise DataError(f"{n_pages} pages: longer than the limit of {params.get('max_pages', 40)}")
+
+    timemap = tk.renderToTimemap({"includeMeasures": True, "includeRests": False})
+    onsets: dict[str, list[float]] = {}
+    offsets: dict[str, list[float]] = {}
+    bar_times: list[float] = []
+    for entry in timemap:
+        t = float(entry["tstamp"]) / 1000.0
+        for nid in entry.get("on", []):
+            onsets.setdefault(nid, []).append(t)
+        for nid in entry.get("off", []):
+            offsets.setdefault(nid, []).append(t)
+        if entry.get("measureOn"):
+            bar_times.append(t)
+    events: list[NoteEvent] = []
+    pitch_of: dict[str, int] = {}
+    written = _mei_pitches(tk)
+    sounding_at = _midi_onsets(tk)
+    for nid, ons in onsets.items():
+        pitch = _resolve_pitch(tk, nid, written.get(nid), sounding_at.get(round(ons[0] * 1000) // 4))
+        if not 0 < pitch < 128:
+            continue
+        pitch_of[nid] = pitch
+        offs = sorted(offsets.get(nid, []))
+        for on in sorted(ons):
+            off = next((o for o in offs if o > on), on + 0.25)
+            events.append(NoteEvent(nid, pitch, on, off))
+    if not events:
+        raise DataError("no sounding notes in the time map")
+
+    pages = []
+    systems: list[SystemBox] = []
+    heads: list[Notehead] = []
+    for page_no in range(1, n_pages + 1):
+        svg = tk.renderToSVG(page_no)
+        png = svg_to_png_array(svg, page_width_px)
+        pages.append(png)
+        _parse_svg(svg, page_no - 1, png.shape[1], systems, heads, pitch_of)
+    return EngravedScore(engraver="verovio", pages=pages, systems=systems, noteheads=heads,
+                         events=events, bar_times=bar_times, params=dict(options))
+
+
+def _parse_svg(svg: str, page: int, width_px: int, systems: list[SystemBox],
+               heads: list[Notehead], sounding: dict[str, int]) -> None:
+    root = ET.fromstring(svg)
+    inner = root.find(f"{SVG_NS}svg")
+    if inner is None:
+        raise DataError("unexpected verovio SVG (no page viewBox)")
+    vb = [float(v) for v in inner.get("viewBox", "0 0 1 1").split()]
+    scale = width_px / vb[2]
+    margin = inner.find(f"{SVG_NS}g")
+    mx = my = 0.0
+    if margin is not None and margin.get("transform"):
+        m = _TRANSLATE.search(margin.get("transform", ""))
+        if m:
+            mx, my = float(m.group(1)), float(m.group(2))
+    for system in inner.iter(f"{SVG_NS}g"):
+        if system.get("class") != "system":
+            continue
+        ys: list[float] = []
+        xs: list[float] = []
+        spaces: list[float] = []
+        for staff in system.iter(f"{SVG_NS}g"):
+            if staff.get("class") != "staff":
+                continue
+            line_ys = []
+            for p in staff.findall(f"{SVG_NS}path"):
+                m = _PATH_LINE.match(p.get("d", ""))
+                if m and abs(float(m.group(2)) - float(m.group(4))) < 1e-6:
+                    line_ys.append(float(m.group(2)))
+                    xs.extend([float(m.group(1)), float(m.group(3))])
+            if len(line_ys) >= 2:
+                ys.extend(line_ys)
+                line_ys.sort()
+                spaces.append((line_ys[-1] - line_ys[0]) / (len(line_ys) - 1))
+        if not ys:
+            continue
+        space = sorted(spaces)[len(spaces) // 2] if spaces else 180.0
+        sys_index = len(systems)
+        systems.append(SystemBox(page, (min(xs) + mx) * scale, (min(ys) + my) * scale,
+                                 (max(xs) + mx) * scale, (max(ys) + my) * scale))
+        for note in system.iter(f"{SVG_NS}g"):
+            if note.get("class") != "note" or note.get("id") not in sounding:
+                continue
+            head = next((g for g in note.findall(f"{SVG_NS}g") if g.get("class") == "notehead"), None)
+            use = head.find(f"{SVG_NS}use") if head is not None else None
+            if use is None:
+                continue
+            m = _TRANSLATE.search(use.get("transform", ""))
+            if not m:
+                continue
+            # The use's origin is the head's left edge on its staff position;
+            # a notehead is about 1.2 staff spaces wide.
+            x = float(m.group(1)) + 0.6 * space
+            y = float(m.group(2))
+            heads.append(Notehead(note.get("id", ""), page, sys_index, (x + mx) * scale, (y + my) * scale))
