@@ -241,3 +241,18 @@ def test_a_cancelled_run_publishes_what_it_finished(scores: Path, tmp_path: Path
         assert len(reader.documents) == 2
     report = index(lib, [scores])
     assert (report.added, report.unchanged) == (1, 2)
+
+
+def test_progress_events_per_file_and_overall(scores: Path, tmp_path: Path) -> None:
+    events = []
+    with Indexer(tmp_path / "lib", ProjectionFrontEnd(), hash_embedder_v1, progress=events.append) as ix:
+        ix.run([scores])
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "plan" and kinds[-1] == "done" and "publish" in kinds
+    assert events[0].files_total == 3 and events[0].bytes_total > 0
+    files = [e for e in events if e.kind == "file"]
+    assert [e.files_done for e in files] == [1, 2, 3] and all(e.status == "indexed" for e in files)
+    assert files[-1].fraction == 1.0 and files[-1].eta_s == 0.0
+    assert files[0].eta_s is not None and files[0].eta_s > 0
+    pages = [e for e in events if e.kind == "page" and e.path.endswith("waltz.pdf")]
+    assert [(e.file_pages_done, e.file_pages_total) for e in pages] == [(1, 3), (2, 3), (3, 3)]
