@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--scans", metavar="DIR", help="real-scan library folder (PDF + .systems.json)")
     p.add_argument("--scan-queries", metavar="DIR", help="whole-piece spectrograms (.npy) of the scanned works")
     p.add_argument("--query-seconds", type=float, default=30.0)
+    p.add_argument("--scan-systems", choices=("detected", "annotated"), default="detected",
+                   help="systems of the scan library: the app's detector (default) or the annotated boxes")
     p.add_argument("--split", default="test")
     p.add_argument("--candidates", type=int, default=2000)
     p.add_argument("--excerpts", type=int, default=100, help="audio excerpts per query piece")
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         Path(args.passages) if args.passages else None,
         args.split, args.candidates, args.excerpts, args.top, 0, Path(args.out), args.threads,
         Path(args.scans) if args.scans else None, Path(args.scan_queries) if args.scan_queries else None,
-        args.query_seconds,
+        args.query_seconds, args.scan_systems,
     )
     if args.json:
         print(json.dumps(result, indent=1))

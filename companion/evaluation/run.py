@@ -62,6 +62,7 @@ def evaluate(
     scans_dir: Path | None = None,
     scan_queries: Path | None = None,
     query_seconds: float = 30.0,
+    scan_systems: str = "detected",
 ) -> dict[str, Any]:
     torch.set_num_threads(max(1, threads))
     t0 = time.perf_counter()
@@ -125,7 +126,8 @@ def evaluate(
     if scans_dir is not None and scan_queries is not None:
         from companion.evaluation.scans import evaluate_scans
 
-        sc = evaluate_scans(es, ea, scans_dir, scan_queries, query_seconds, top=top, seed=seed)
+        sc = evaluate_scans(es, ea, scans_dir, scan_queries, query_seconds, top=top, seed=seed,
+                            systems=scan_systems)
         result["real_scans"] = {k: v for k, v in sc.items() if k != "ranks"}
         plots["real scans piece id"] = sc["ranks"]
     result["wall_s"] = round(time.perf_counter() - t0, 1)

@@ -1,8 +1,8 @@
 """Piece identification on real scans (the Chopin works in shared/data/scans).
 
-Library: every annotated system of every Chopin scan, scaled to an 80-px strip
-and cut into 100-px snippets with a 25-px hop (200 / 50 px at strip scale), as
-the app indexes a PDF. Queries: 30-s excerpts of the held-out-SoundFont renders
+Library: every system of every Chopin scan as the app indexes a PDF — found by
+the sheets module's detector, cut into 160-px strips and 200-px snippets (hop
+50) downscaled to 80 x 100 (or, for comparison, the hand-annotated boxes). Queries: 30-s excerpts of the held-out-SoundFont renders
 of the same works (``render_pairs --part test`` writes the whole-piece
 spectrograms); every 30-s query is cut into 42-frame excerpts (hop 10 frames),
 each excerpt's 25 nearest library snippets vote for their work, and the work
@@ -49,10 +49,38 @@ def scan_work_for(piece_key: str) -> str | None:
     return _OPUS_TO_SCAN.get(opus)
 
 
-def scan_library(scans_dir: Path, works: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(snippets (N, 80, 100) uint8, work index (N,)) from the annotated systems of ``works``."""
+def detected_snippets(pdf: Path) -> np.ndarray:
+    """Snippets of every system the app's sheet front end finds in ``pdf`` (as indexing does)."""
+    from companion.errors import SheetError
+    from companion.sheets import detect_page, open_document, snippets_for
+
+    out = []
+    with open_document(pdf) as doc:
+        for page in range(doc.n_pages):
+            image = doc.render_analysis(page)
+            try:
+                systems = detect_page(image)
+            except SheetError:
+                continue
+            for system in systems:
+                snips, _ = snippets_for(image, system)
+                out.append(snips)
+    return np.concatenate(out) if out else np.zeros((0, *SHEET_SHAPE), np.uint8)
+
+
+def scan_library(scans_dir: Path, works: list[str], systems: str = "detected") -> tuple[np.ndarray, np.ndarray]:
+    """(snippets (N, 80, 100) uint8, work index (N,)) for ``works``.
+
+    ``systems="detected"`` runs the app's own system detector and strip cutter
+    (:mod:`companion.sheets`); ``"annotated"`` uses the hand-annotated boxes.
+    """
     snips, labels = [], []
     for i, work in enumerate(works):
+        if systems == "detected":
+            s = detected_snippets(Path(scans_dir) / f"{work}.pdf")
+            snips.append(s)
+            labels.append(np.full(len(s), i, np.int32))
+            continue
         js = Path(scans_dir) / f"{work}.systems.json"
         if not js.is_file():
             raise CompanionError(f"scan {work} not found in {scans_dir}")
@@ -84,13 +112,14 @@ def evaluate_scans(
     queries_per_piece: int = 3,
     top: int = 25,
     seed: int = 0,
+    systems: str = "detected",
 ) -> dict[str, Any]:
     specs = sorted(Path(spectrogram_dir).glob("*.npy"))
     piece_work = {p.stem: scan_work_for(p.stem) for p in specs}
     works = sorted({w for w in piece_work.values() if w})
     if not works:
         raise CompanionError(f"no rendered spectrograms of scan works in {spectrogram_dir}")
-    lib, lib_work = scan_library(scans_dir, works)
+    lib, lib_work = scan_library(scans_dir, works, systems)
     z_lib = embed_sheet(lib)
     rng = np.random.default_rng(seed)
     q_emb, q_true, q_names = [], [], []
@@ -112,6 +141,7 @@ def evaluate_scans(
         per_work.setdefault(piece_work[name], []).append(int(r))
     return {
         "works": len(works),
+        "systems": systems,
         "library_snippets": int(len(lib)),
         "query_pieces": len(set(q_names)),
         "queries": len(q_names),

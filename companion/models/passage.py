@@ -42,9 +42,10 @@ class PassageModelConfig:
     )
     hidden: int = 128
     embed_dim: int = 64
-    sheet_hop: int = 25
-    """Hop (pixels at the downscaled 80-px strip height; 50 px at strip scale, as the library
-    cuts snippets) between sheet windows of a passage."""
+    sheet_hop: int = 48
+    """Hop (pixels at the downscaled 80-px strip height) between sheet windows of a passage:
+    one window per second of music, as :func:`companion.sheets.cut_passage_snippets` cuts
+    them (95 px at strip scale)."""
     audio_hop: int = 20
     """Hop (frames) between audio windows of a passage."""
 
@@ -65,7 +66,7 @@ class PassageModelConfig:
             audio=EncoderConfig.from_dict(data.get("audio", {"input_shape": PASSAGE_AUDIO_SHAPE})),
             hidden=int(data.get("hidden", 128)),
             embed_dim=int(data.get("embed_dim", 64)),
-            sheet_hop=int(data.get("sheet_hop", 25)),
+            sheet_hop=int(data.get("sheet_hop", 48)),
             audio_hop=int(data.get("audio_hop", 20)),
         )
 
