@@ -15,7 +15,6 @@ import argparse
 import functools
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -146,6 +145,8 @@ def _rss_mb() -> float:
 
 def reader_measurements(directory: Path, n_queries: int) -> dict:
     """Run in a fresh process: memory of an open library, latency, recall vs exact."""
+    import resource  # POSIX only, like this measurement
+
     from companion.library.library import Library
 
     rss0 = _rss_mb()
@@ -211,8 +212,10 @@ def reader_measurements(directory: Path, n_queries: int) -> dict:
 
 
 def machine() -> str:
-    return (f"{os.cpu_count()}-core {os.uname().machine}, Python {sys.version.split()[0]}, "
-            f"load avg {os.getloadavg()[0]:.1f} at the end")
+    import platform
+
+    load = f", load avg {os.getloadavg()[0]:.1f} at the end" if hasattr(os, "getloadavg") else ""
+    return f"{os.cpu_count()}-core {platform.machine()}, Python {sys.version.split()[0]}{load}"
 
 
 def _format(out: dict) -> str:
