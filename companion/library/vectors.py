@@ -224,9 +224,9 @@ def load_index(directory: Path, name: str, generation: int) -> VectorIndex:
 def clean_generations(directory: Path, keep: set[int]) -> None:
     """Delete index files of generations not in ``keep`` and leftover temp files."""
     for path in directory.iterdir():
-        if path.name.endswith(".tmp"):
-            path.unlink(missing_ok=True)
-            continue
         m = _FILE_RE.match(path.name)
-        if m and int(m.group(2)) not in keep:
-            path.unlink(missing_ok=True)
+        if path.name.endswith(".tmp") or (m and int(m.group(2)) not in keep):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:  # Windows: a reader has it open right now; next time
+                pass
