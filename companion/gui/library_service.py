@@ -9,8 +9,14 @@ and so tests can use small doubles.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import logging
+import multiprocessing
+import queue
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -39,28 +45,18 @@ class LibraryBackend:
 
     @classmethod
     def default(cls, cfg: Config, directory: Path | None = None) -> "LibraryBackend":
-        """The real front end and shipped encoder, when installed (imported lazily)."""
+        """The real front end and shipped encoder, when installed (imported lazily, in the child)."""
         reason = ""
         frontend_factory: FrontendFactory | None = None
         embedder_factory: EmbedderFactory | None = None
-        try:
-            from companion.library.frontend import SheetsFrontEnd  # type: ignore[import-not-found]
-
-            frontend_factory = lambda: SheetsFrontEnd(cfg.sheet)  # noqa: E731
-        except Exception as exc:  # ImportError, or a broken install
-            reason = f"the sheet front end is not available ({exc})"
-        try:
-            import importlib.util
-
-            if importlib.util.find_spec("companion.models.embedder") is None:
-                raise ImportError("companion.models.embedder is missing")
-
-            def embedder_factory() -> Any:
-                from companion.models.embedder import Embedder
-
-                return Embedder(cfg.models_dir)
-        except Exception as exc:
-            reason = reason or f"the encoder is not available ({exc})"
+        if _has_module("companion.library.frontend"):
+            frontend_factory = functools.partial(sheets_frontend, cfg.sheet)
+        else:
+            reason = "the sheet front end (companion.library.frontend) is not installed yet"
+        if _has_module("companion.models.embedder"):
+            embedder_factory = functools.partial(shipped_embedder, cfg.models_dir)
+        else:
+            reason = reason or "the encoder (companion.models.embedder) is not installed yet"
         return cls(directory or cfg.paths.library_dir, frontend_factory, embedder_factory, reason)
 
     @property
@@ -107,25 +103,19 @@ class LibraryBackend:
 
     # -- writing (run these in workers) ---------------------------------------------------------
     def index(self, ctx: Any, folders: list[Path], retry_errors: bool = False) -> Any:
-        """Index ``folders`` (none: the known ones); progress events go to ``ctx.progress``.
+        """Index ``folders`` (none: the known ones) in the indexing process; progress goes to ``ctx.progress``.
 
-        Cancelling stops after the file in progress: the catalog keeps every
-        finished file and the next run resumes (the indexer is crash-safe).
+        Why another process: rendering and analysing pages hold Python's GIL
+        for long stretches (a scanned page: ~0.5 s), which would freeze the
+        GUI thread if indexing ran in one of its threads. Cancelling stops
+        after the file in progress (or ends the process if it does not stop
+        within ``CANCEL_GRACE_S``): the catalog keeps every finished file and
+        the next run resumes (the indexer is crash-safe).
         """
         if not self.can_index:
             raise IndexingUnavailable(f"indexing is not possible: {self.unavailable_reason}")
-        from companion.library.indexer import IndexOptions, Indexer
-
-        def progress(ev: Any) -> None:
-            ctx.progress(ev.fraction, _describe(ev), ev)
-            if ev.kind in ("plan", "file"):
-                # only between files: raising inside a page callback would record the file as failed
-                ctx.check()
-
-        options = IndexOptions(retry_errors=retry_errors, publish_every_s=10.0)
-        frontend = self.frontend_factory()  # type: ignore[misc]
-        with Indexer(self.directory, frontend, self.embedder_factory, options, progress) as indexer:  # type: ignore[arg-type]
-            return indexer.run([Path(f) for f in folders])
+        return INDEX_WORKER.run(ctx, self.directory, self.frontend_factory, self.embedder_factory,
+                                [str(f) for f in folders], retry_errors)
 
     def remove(self, ctx: Any, paths: list[str]) -> int:
         from companion.library.indexer import Indexer
@@ -133,6 +123,152 @@ class LibraryBackend:
         factory = self.embedder_factory or _no_embedder
         with Indexer(self.directory, None, factory) as indexer:
             return indexer.remove(paths)
+
+
+CANCEL_GRACE_S = 15.0
+"""After Cancel, the child may finish its current file this long before it is ended."""
+
+
+class _ChildCancelled(Exception):
+    pass
+
+
+def index_job(directory: Path, frontend_factory: FrontendFactory, embedder_factory: EmbedderFactory,
+              folders: list[str], retry_errors: bool, send: Callable[[tuple], None], cancel: Any) -> None:
+    """One indexing run, reported through ``send`` (Qt-free: runs in the indexing process)."""
+    from companion.library.indexer import IndexOptions, Indexer
+
+    def progress(ev: Any) -> None:
+        send(("progress", ev))
+        if cancel.is_set() and ev.kind in ("plan", "file"):
+            # only between files: raising inside a page callback would record the file as failed
+            raise _ChildCancelled()
+
+    try:
+        options = IndexOptions(retry_errors=retry_errors, publish_every_s=10.0)
+        with Indexer(Path(directory), frontend_factory(), embedder_factory, options, progress) as indexer:
+            report = indexer.run([Path(f) for f in folders])
+        send(("done", report))
+    except _ChildCancelled:
+        send(("cancelled",))
+    except CompanionError as exc:
+        send(("error", str(exc), True))
+    except Exception as exc:  # report it; the process lives on for the next run
+        log.exception("indexing failed")
+        send(("error", f"{type(exc).__name__}: {exc}", False))
+
+
+def _worker_main(jobs: Any, messages: Any, cancel: Any) -> None:
+    """The indexing process: run jobs until told to stop (None)."""
+    while True:
+        job = jobs.get()
+        if job is None:
+            return
+        job_id, args = job
+        index_job(*args, send=lambda msg, job_id=job_id: messages.put((job_id, msg)), cancel=cancel)
+
+
+class IndexWorker:
+    """One long-lived indexing process shared by the app (started on first use).
+
+    Starting a process costs seconds (numpy, faiss, the encoder); keeping one
+    makes every later run start at once. Runs are serialised; a process that
+    died or had to be ended is replaced on the next run.
+    """
+
+    def __init__(self) -> None:
+        self._proc: Any = None
+        self._jobs: Any = None
+        self._messages: Any = None
+        self._cancel: Any = None
+        self._lock = threading.Lock()
+        self._next_id = 0
+
+    def _ensure(self) -> None:
+        if self._proc is not None and self._proc.is_alive():
+            return
+        mp = multiprocessing.get_context("spawn")
+        self._jobs, self._messages, self._cancel = mp.Queue(), mp.Queue(), mp.Event()
+        self._proc = mp.Process(target=_worker_main, args=(self._jobs, self._messages, self._cancel),
+                                name="companion-index", daemon=True)
+        self._proc.start()
+
+    def _kill(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.join(2.0)
+        self._proc = None
+
+    def run(self, ctx: Any, *args: Any) -> Any:
+        from companion.gui.workers import Cancelled
+
+        with self._lock:
+            self._ensure()
+            self._cancel.clear()
+            self._next_id += 1
+            job_id = self._next_id
+            self._jobs.put((job_id, args))
+            cancel_at: float | None = None
+            while True:
+                if ctx.cancelled and cancel_at is None:
+                    self._cancel.set()
+                    cancel_at = time.monotonic()
+                if cancel_at is not None and time.monotonic() - cancel_at > CANCEL_GRACE_S:
+                    self._kill()  # crash-safe: finished files stay, the next run resumes
+                    raise Cancelled()
+                try:
+                    got_id, msg = self._messages.get(timeout=0.1)
+                except queue.Empty:
+                    if not self._proc.is_alive():
+                        code = self._proc.exitcode
+                        self._proc = None
+                        raise CompanionError(f"indexing stopped unexpectedly (exit code {code}); finished files "
+                                             "are kept and the next run resumes") from None
+                    continue
+                if got_id != job_id:
+                    continue  # left over from a run that was abandoned
+                kind = msg[0]
+                if kind == "progress":
+                    ev = msg[1]
+                    ctx.progress(ev.fraction, _describe(ev), ev)
+                elif kind == "done":
+                    return msg[1]
+                elif kind == "cancelled":
+                    raise Cancelled()
+                elif kind == "error":
+                    if msg[2]:
+                        raise CompanionError(msg[1])
+                    raise RuntimeError(msg[1])
+
+    def stop(self) -> None:
+        """End the process (at exit)."""
+        with self._lock:
+            if self._proc is not None and self._proc.is_alive():
+                self._jobs.put(None)
+                self._proc.join(3.0)
+            self._kill()
+
+
+INDEX_WORKER = IndexWorker()
+
+
+def sheets_frontend(sheet_cfg: Any) -> Any:
+    from companion.library.frontend import SheetsFrontEnd  # type: ignore[import-not-found]
+
+    return SheetsFrontEnd(sheet_cfg)
+
+
+def shipped_embedder(models_dir: Path) -> Any:
+    from companion.models.embedder import Embedder
+
+    return Embedder(models_dir)
+
+
+def _has_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _no_embedder() -> Any:
