@@ -79,8 +79,9 @@ def normalise(text: str) -> str:
     """Lower case, no accents, ``op. 10`` -> ``op10``, ``no. 2`` -> ``no2``, single spaces."""
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
     text = re.sub(r"[_/\\\-.,;:()\[\]]+", " ", text)
-    text = re.sub(r"\b(op|opus|no|nr|k|kv|bwv|d|hob|woo)\s+(?=\d)", lambda m: m.group(1).replace("opus", "op").replace("kv", "k").replace("nr", "no"), text)
     text = re.sub(r"\b0+(\d)", r"\1", text)
+    text = re.sub(r"\b(opus|op|no|nr|kv|k|bwv|d|hob|woo)\s*(?=\d)",
+                  lambda m: {"opus": "op", "kv": "k", "nr": "no"}.get(m.group(1), m.group(1)), text)
     return " ".join(text.split())
 
 
@@ -186,8 +187,12 @@ def _lilypond_entry_points(folder: Path) -> list[Path]:
         m = re.match(r"^(.*)-(let|letter)$", f.stem)
         if m and any(n in names for n in (m.group(1) + "-a4", m.group(1))):
             continue
+        # MIDI-only variants, test files and shared include folders are not scores.
+        if re.search(r"(-midi|-mid)$", f.stem) or f.stem.startswith("test") or \
+                f.parent.name.lower() in ("common", "include", "includes", "lib"):
+            continue
         text = f.read_text("utf-8", "replace")
-        if "\\score" in text or "\\book" in text or re.search(r"^\s*\{", text, re.M):
+        if "\\score" in text or "\\book" in text:
             out.append(f)
     return out
 

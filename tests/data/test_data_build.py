@@ -1,0 +1,149 @@
+"""End to end: a 3-piece corpus (verovio kern + ABC, LilyPond) with alignment checks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from companion.data import checks, store
+
+
+def test_three_pieces_built_from_both_engravers(small_corpus):
+    s = small_corpus["summary"]
+    assert s.failed == [], s.failed
+    assert s.built == 3
+    index = json.loads((small_corpus["out"] / "index.json").read_text())
+    assert index["by_engraver"] == {"verovio": 2, "lilypond": 1}
+    assert index["totals"]["checks_passed"] == 3
+
+
+def test_reserved_piece_is_excluded_with_reason(small_corpus):
+    excluded = small_corpus["summary"].excluded
+    assert len(excluded) == 1 and "Joplin" in excluded[0]["reason"]
+    report = json.loads((small_corpus["out"] / "report.json").read_text())
+    assert any("maple" in e["piece"] for e in report["excluded"])
+    assert not any("maple" in d.name for d in (small_corpus["out"] / "pieces").iterdir())
+
+
+def test_every_notehead_is_aligned_and_in_order(small_corpus):
+    for folder, meta in store.iter_pieces(small_corpus["out"]):
+        heads = np.load(folder / "noteheads.npy")
+        systems = np.load(folder / "systems.npy")
+        spec = np.load(folder / "spec.npy")
+        assert spec.dtype == np.float16 and spec.shape[1] == 92
+        # Each score has at least 25 struck notes (ties are not re-struck).
+        assert len(heads) >= 20, meta["piece"]
+        assert np.all(np.isfinite(heads["onset"])) and heads["onset"].max() < len(spec) / meta["fps"]
+        # Noteheads lie inside the page and close to their system box.
+        for h in heads:
+            box = systems[h["system"]]
+            assert box["x0"] - 5 <= h["x"] <= box["x1"] + 5
+            assert box["y0"] - 80 <= h["y"] <= box["y1"] + 80
+        # Within the (single-staff-pair) systems, x grows with onset.
+        assert checks.monotonic_score(heads) > 0.95
+        assert meta["check"]["passed"], meta["check"]
+        starts = systems["start"][~np.isnan(systems["start"])]
+        assert np.all(np.diff(starts) > 0)
+        assert np.all(systems["end"][~np.isnan(systems["start"])] > starts)
+
+
+def test_kern_ties_and_pitches_match_the_score(small_corpus):
+    folder = next(d for d, m in store.iter_pieces(small_corpus["out"]) if m["kind"] == "humdrum")
+    heads = np.load(folder / "noteheads.npy")
+    order = np.argsort(heads["onset"], kind="stable")
+    # First beat: kern "C" (C3, 48) and "c" (middle C, 60) together.
+    first = sorted(heads["pitch"][order][:2].tolist())
+    assert first == [48, 60]
+    assert len(heads) == 28  # 14 notes per hand
+
+
+def test_lilypond_tie_is_not_struck_twice(small_corpus):
+    folder = next(d for d, m in store.iter_pieces(small_corpus["out"]) if m["engraver"] == "lilypond")
+    heads = np.load(folder / "noteheads.npy")
+    # upper: 16 quarter notes + tied whole note (not struck) ; lower: 9 notes
+    assert len(heads) == 16 + 9
+    assert int(np.sum(heads["pitch"] == 72)) == 2  # c'' at the start and the tied one at the end
+
+
+def test_rebuild_skips_unchanged_pieces_and_resumes(small_corpus):
+    from companion.data.build import build
+    from companion.data.sources import find_sources
+
+    out = small_corpus["out"]
+    (out / "pieces" / ".tmp-left-by-a-kill").mkdir()
+    again = build(find_sources([small_corpus["src"]]), small_corpus["opts"], progress=False)
+    assert again.built == 0 and again.skipped_unchanged == 3
+    assert not (out / "pieces" / ".tmp-left-by-a-kill").exists()
+
+
+def test_checks_catch_a_broken_alignment(small_corpus):
+    folder, meta = next(iter(store.iter_pieces(small_corpus["out"])))
+    heads = np.load(folder / "noteheads.npy")
+    spec = np.load(folder / "spec.npy").astype(np.float32)
+    from companion.audio import filterbank_center_frequencies
+
+    freqs = filterbank_center_frequencies()
+    good = checks.check_piece(heads, spec, freqs, meta["fps"])
+    assert good["passed"]
+    broken = heads.copy()
+    rng = np.random.default_rng(0)
+    broken["onset"] = rng.permutation(broken["onset"])  # joins scrambled
+    bad = checks.check_piece(broken, spec, freqs, meta["fps"])
+    assert not bad["passed"] and bad["reasons"]
+    shifted = heads.copy()
+    shifted["onset"] += 0.37  # audio and onsets out of step
+    assert checks.onset_hit_rate(shifted, spec, freqs, meta["fps"], rng) < good["onset_hits"]
+
+
+def test_pack_and_load(small_corpus):
+    out = small_corpus["out"]
+    info = store.pack(out)
+    total = sum(v["pieces"] for v in info.values())
+    assert total == 3
+    for split, v in info.items():
+        if v["pieces"] == 0:
+            continue
+        data = store.load_packed(out, split)
+        assert isinstance(data["spec"], np.memmap) or data["spec"].dtype == np.float16
+        for i, p in enumerate(data["pieces"]):
+            own = np.load(out / p["folder"] / "spec.npy")
+            np.testing.assert_array_equal(data["spec"][p["spec_offset"]: p["spec_offset"] + p["spec_frames"]], own)
+            assert np.sum(data["noteheads"]["piece"] == i) == len(np.load(out / p["folder"] / "noteheads.npy"))
+
+
+def test_inspect_draws_page_and_spectrogram(small_corpus, tmp_path):
+    from PIL import Image
+
+    from companion.data.inspect import inspect_piece
+
+    folder, meta = next(iter(store.iter_pieces(small_corpus["out"])))
+    png = tmp_path / "check.png"
+    inspect_piece(folder, png)
+    img = Image.open(png)
+    assert img.width == meta["pages"][0][1] and img.height > meta["pages"][0][0]
+
+
+def test_evaluation_build_is_separate(small_corpus, tmp_path):
+    from companion.data.build import BuildOptions, build
+    from companion.data.sources import find_sources
+    from companion.errors import DataError
+
+    opts = BuildOptions(out=tmp_path / "eval", soundfonts=("FluidR3_GM.sf2", "TimGM6mb.sf2"),
+                        page_width_px=600, evaluation=True)
+    s = build(find_sources([small_corpus["src"]]), opts, progress=False)
+    assert s.built == 1 and s.failed == []
+    (meta_dir, meta), = list(store.iter_pieces(tmp_path / "eval"))
+    assert meta["split"] == "evaluation" and meta["soundfont"] == "TimGM6mb.sf2"
+    # A training build refuses to write into an evaluation corpus.
+    with pytest.raises(DataError):
+        build(find_sources([small_corpus["src"]]),
+              BuildOptions(out=tmp_path / "eval", soundfonts=("FluidR3_GM.sf2",)), progress=False)
+
+
+def test_cli_summary(small_corpus, capsys):
+    from companion.cli import main
+
+    assert main(["data", "summary", str(small_corpus["out"])]) == 0
+    assert "3 pieces" in capsys.readouterr().out
