@@ -57,6 +57,8 @@ class LibraryView(QWidget):
         self.last_report: Any = None
         self.events: list[Any] = []
         self._rows: dict[str, int] = {}
+        self.refreshing = False
+        self._refresh_again = False
 
         self.add_btn = QPushButton("Add folder…")
         self.add_btn.setToolTip("Add a folder of PDF scores and index it (Ctrl+Shift+O)")
@@ -151,13 +153,23 @@ class LibraryView(QWidget):
 
     # -- listing ----------------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Reload folders and works from the catalog (one quick query)."""
-        try:
-            docs = self.backend.documents()
-            roots = self.backend.roots()
-        except Exception as exc:  # a damaged catalog: say so, keep the app usable
-            docs, roots = [], []
-            self.error.emit("Library", str(exc))
+        """Reload folders and works from the catalog, in a worker (a busy disk must not freeze the window)."""
+        if self.refreshing:
+            self._refresh_again = True
+            return
+        self.refreshing = True
+        self.runner.start("list library", _list_library, self.backend,
+                          on_finished=self._listed,
+                          on_failed=lambda m, user: self._listed(([], [], m)))
+
+    def _listed(self, listing: tuple[list[Any], list[str], str]) -> None:
+        self.refreshing = False
+        if self._refresh_again:
+            self._refresh_again = False
+            self.refresh()
+        docs, roots, problem = listing
+        if problem:  # a damaged catalog: say so, keep the app usable
+            self.error.emit("Library", problem)
         self.folders.clear()
         for r in roots:
             item = QListWidgetItem(r)
@@ -179,6 +191,11 @@ class LibraryView(QWidget):
         else:
             self.empty_label.setVisible(False)
         self.library_changed.emit()
+
+    @property
+    def busy(self) -> bool:
+        """Indexing, removing or reloading the list."""
+        return self.task is not None or self.refreshing
 
     def _add_row(self, doc: Any) -> None:
         title = QStandardItem(doc.title or Path(doc.path).stem)
@@ -321,6 +338,13 @@ class LibraryView(QWidget):
         self.cancel_btn.setVisible(False)
         self.add_btn.setEnabled(True)
         self.refresh()
+
+
+def _list_library(ctx: Any, backend: LibraryBackend) -> tuple[list[Any], list[str], str]:
+    try:
+        return backend.documents(), backend.roots(), ""
+    except Exception as exc:  # LibraryError (damaged or newer catalog) or a disk error
+        return [], [], str(exc)
 
 
 def _num(n: int) -> QStandardItem:

@@ -17,7 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from companion.gui.render_service import RenderPool, page_sizes, render_rgb
+from companion.gui.render_service import SHARED_POOL, RenderPool, page_sizes, render_rgb
 from companion.gui.workers import TaskContext, TaskRunner
 
 __all__ = ["PageCache", "page_sizes", "render_page"]
@@ -47,7 +47,7 @@ class PageCache(QObject):
                  pool: RenderPool | None = None) -> None:
         super().__init__(parent)
         self.runner = runner
-        self.pool = pool if pool is not None else RenderPool()
+        self.pool = pool if pool is not None else SHARED_POOL
         self.max_bytes = max_bytes
         self._images: OrderedDict[tuple[str, int, int], QImage] = OrderedDict()
         self._bytes = 0
@@ -115,7 +115,9 @@ class PageCache(QObject):
         self._failed = {k: v for k, v in self._failed.items() if path is not None and k[0] != str(path)}
 
     def shutdown(self) -> None:
-        self.pool.shutdown()
+        """Stop a private pool (the shared one lives as long as the app)."""
+        if self.pool is not SHARED_POOL:
+            self.pool.shutdown()
 
     @property
     def pending(self) -> int:

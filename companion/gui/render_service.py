@@ -92,3 +92,7 @@ class RenderPool:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+SHARED_POOL = RenderPool()
+"""The app's page renderer (one helper process, shared by every view and window)."""

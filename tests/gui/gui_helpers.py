@@ -251,5 +251,5 @@ def index_folder(qtbot, window, folder: Path, timeout: int = 60000):
     """Index through the Library view and wait for the run to end."""
     task = window.library.start_indexing([folder])
     assert task is not None
-    qtbot.waitUntil(lambda: window.library.task is None, timeout=timeout)
+    qtbot.waitUntil(lambda: not window.library.busy, timeout=timeout)
     return task

@@ -54,13 +54,13 @@ def test_retry_after_fixing_a_file_and_remove_folder(qtbot, window, score_folder
     make_score_pdf(score_folder / "damaged scan.pdf", 1, seed=9, systems_per_page=2)
     task = lib.start_indexing([], retry_errors=True)
     assert task is not None
-    qtbot.waitUntil(lambda: lib.task is None, timeout=60000)
+    qtbot.waitUntil(lambda: not lib.busy, timeout=60000)
     statuses = {Path(d.path).name: d.status for d in lib.document_rows()}
     assert statuses["damaged scan.pdf"] == "indexed"
     assert not lib.retry_btn.isEnabled()
     lib.folders.setCurrentRow(0)
     lib.remove_selected_folder()
-    qtbot.waitUntil(lambda: lib.task is None and lib.folders.count() == 0, timeout=30000)
+    qtbot.waitUntil(lambda: not lib.busy and lib.folders.count() == 0, timeout=30000)
     assert lib.document_rows() == []
 
 
@@ -73,7 +73,7 @@ def test_cancel_keeps_finished_files(qtbot, window, tmp_path: Path) -> None:
     task = lib.start_indexing([folder])
     qtbot.waitUntil(lambda: any(e is not None and e.kind == "file" for e in lib.events), timeout=30000)
     lib.cancel()
-    qtbot.waitUntil(lambda: lib.task is None, timeout=30000)
+    qtbot.waitUntil(lambda: not lib.busy, timeout=30000)
     assert task.state in ("cancelled", "finished")
     n_done = len([d for d in lib.document_rows() if d.status == "indexed"])
     assert n_done >= 1
@@ -95,4 +95,5 @@ def test_indexing_unavailable_is_said_plainly(qtbot, _isolated_home, tmp_path: P
     qtbot.addWidget(w)
     assert w.library.start_indexing([tmp_path]) is None
     assert w.errors and "not installed" in w.errors[-1][1]
+    qtbot.waitUntil(lambda: not w.library.busy, timeout=10000)
     assert "unavailable" in w.library.empty_label.text()

@@ -77,7 +77,7 @@ def test_screenshots_of_every_view(qtbot, backend, tmp_path: Path, _isolated_hom
     lib = w.library
     qtbot.waitUntil(lambda: w.cache.pending == 0, timeout=30000)
     lib.refresh()
-    qtbot.wait(100)
+    qtbot.waitUntil(lambda: not lib.busy, timeout=10000)
     shots.append(_grab(w, out, "library"))
 
     # Score: two pages, a system highlighted
