@@ -12,6 +12,7 @@ used twice), noteheads and events are paired in reading order.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -117,9 +118,15 @@ def engrave(path: Path, params: dict, page_width_px: int, timeout_s: float = 300
     with tempfile.TemporaryDirectory(prefix="companion-ly-") as tmpname:
         tmp = Path(tmpname)
         work = tmp / "src"
-        shutil.copytree(path.parent, work, ignore=shutil.ignore_patterns("*.pdf", "*.midi", "*.mid", "*.ps"))
-        for ly in work.rglob("*.ly"):
-            _run(["convert-ly", "-e", "-q", ly.name], ly.parent, 60)
+        # Copy the smallest folder that holds the entry and everything it includes
+        # ("../common/defs.ly" is common in Mutopia collections).
+        needed = _needed_files(path, limit=path.parent.parent.parent)
+        top = Path(os.path.commonpath([str(p.parent.resolve()) for p in needed]))
+        shutil.copytree(top, work, ignore=shutil.ignore_patterns("*.pdf", "*.midi", "*.mid", "*.ps", "*.png"))
+        entry = work / path.resolve().relative_to(top)
+        for ly in _needed_files(entry, limit=work):
+            if _version(ly) < (2, 24):
+                _run(["convert-ly", "-e", "-q", ly.name], ly.parent, 60)
         events_file = tmp / "events.tsv"
         settings = tmp / "companion-settings.ly"
         settings.write_text(SETTINGS.replace("@EVENTS@", str(events_file))
@@ -129,8 +136,8 @@ def engrave(path: Path, params: dict, page_width_px: int, timeout_s: float = 300
         paper = {"a4": "a4", "letter": "letter", "b4": "b4"}.get(params.get("page", "a4"), "a4")
         cmd = ["lilypond", "--svg", "-dno-point-and-click", f"-dpaper-size=\"{paper}\"",
                f"-dinclude-settings={settings}",
-               "-o", str(out_base), path.name]
-        proc = _run(cmd, work / path.relative_to(path.parent).parent, timeout_s)
+               "-o", str(out_base), entry.name]
+        proc = _run(cmd, entry.parent, timeout_s)
         svgs = sorted(out_base.parent.glob("score*.svg"), key=_page_number)
         if not svgs:
             tail = " | ".join(l for l in proc.stderr.splitlines() if "error" in l.lower())[-300:]
@@ -155,6 +162,30 @@ def engrave(path: Path, params: dict, page_width_px: int, timeout_s: float = 300
     return EngravedScore(engraver="lilypond", pages=pages, systems=systems, noteheads=heads,
                          events=events, bar_times=bar_times,
                          params={"staff_size": int(params.get("staff_size", 20)), "paper": paper})
+
+
+def _version(ly: Path) -> tuple[int, ...]:
+    m = re.search(r'\\version\s+"(\d+)\.(\d+)', ly.read_text("utf-8", "replace"))
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+def _needed_files(entry: Path, limit: Path) -> list[Path]:
+    """The entry file and every file it includes (recursively) that exists in the copy;
+    converting only these saves many convert-ly runs in Mutopia collection folders."""
+    seen: list[Path] = []
+    todo = [entry]
+    while todo:
+        f = todo.pop()
+        if f in seen or not f.is_file():
+            continue
+        seen.append(f)
+        for inc in re.findall(r'\\include\s+"([^"]+)"', f.read_text("utf-8", "replace")):
+            for base in (f.parent, entry.parent):
+                cand = (base / inc).resolve()
+                if cand.is_file() and limit.resolve() in cand.parents:
+                    todo.append(cand)
+                    break
+    return seen
 
 
 def _page_number(p: Path) -> int:
