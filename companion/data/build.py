@@ -154,6 +154,15 @@ def build(sources: list[Source], opts: BuildOptions, workers: int = 1,
     return summary
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (lilypond, convert-ly)."""
+    import resource
+
+    a = resource.getrusage(resource.RUSAGE_SELF)
+    b = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -213,6 +222,7 @@ def _build_piece(src: Source, key: str, split: str, opts: BuildOptions) -> dict:
     from companion.data import checks, performance, synth
 
     t0 = time.time()
+    cpu0 = _cpu_seconds()
     seed = int.from_bytes(hashlib.sha1(f"{opts.seed}:{src.piece_id}".encode()).digest()[:8], "big")
     rng = np.random.default_rng(seed)
     vis = visual_params(rng, opts)
@@ -273,7 +283,8 @@ def _build_piece(src: Source, key: str, split: str, opts: BuildOptions) -> dict:
             "n_systems": int(len(systems)),
             "n_events": len(perf.notes),
             "check": result,
-            "seconds": {"engrave": round(t_engrave, 2), "total": round(time.time() - t0, 2)},
+            "seconds": {"engrave": round(t_engrave, 2), "total": round(time.time() - t0, 2),
+                        "cpu": round(_cpu_seconds() - cpu0, 2)},
         }
         store.write_piece(tmp, score, heads, systems, spec, audio if opts.keep_audio else None,
                           cfg.sample_rate, meta)
