@@ -54,8 +54,10 @@ class SheetsFrontEnd:
 
     def cut(self, image: np.ndarray, system: SystemRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         strip = system_strip(image, system, self.cfg.strip_height)
-        snippets, xs = cut_snippets(strip, self.cfg.snippet_width, self.cfg.snippet_hop, self.cfg.snippet_size)
-        return snippets, xs, downscale(strip, self.cfg.snippet_size[0] / self.cfg.strip_height)
+        small = downscale(strip, self.cfg.snippet_size[0] / self.cfg.strip_height)
+        snippets, xs = cut_snippets(strip, self.cfg.snippet_width, self.cfg.snippet_hop, self.cfg.snippet_size,
+                                    small=small)
+        return snippets, xs, small
 
 
 def system_strip(image: np.ndarray, system: SystemRecord, height: int = 160) -> np.ndarray:
@@ -74,10 +76,14 @@ def system_strip(image: np.ndarray, system: SystemRecord, height: int = 160) -> 
     centre = 0.5 * (x0 + x1)
     yy = ys[:, None] + slope * (xs[None, :] - centre)
     xx = np.broadcast_to(xs[None, :], yy.shape)
-    # smooth before sampling when shrinking (anti-aliasing)
+    # work on the band only (plus the skew and a filter margin), not the whole page
+    r0 = max(0, int(math.floor(yy.min())) - 4)
+    r1 = min(h, int(math.ceil(yy.max())) + 5)
+    band = image[r0:r1, x0:x1].astype(np.float32)
     shrink = (y1 - y0) / height
-    src = ndimage.gaussian_filter(image.astype(np.float32), sigma=0.5 * shrink) if shrink > 1.5 else image.astype(np.float32)
-    strip = ndimage.map_coordinates(src, [yy, xx], order=1, mode="constant", cval=255.0)
+    if shrink > 1.5:  # smooth before sampling when shrinking (anti-aliasing)
+        band = ndimage.gaussian_filter(band, sigma=0.5 * shrink)
+    strip = ndimage.map_coordinates(band, [yy - r0, xx - x0], order=1, mode="constant", cval=255.0)
     return np.clip(np.round(strip), 0, 255).astype(np.uint8)
 
 
@@ -94,17 +100,18 @@ def downscale(strip: np.ndarray, factor: float) -> np.ndarray:
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
-def cut_snippets(strip: np.ndarray, width: int = 200, hop: int = 50,
-                 out: tuple[int, int] = (80, 100)) -> tuple[np.ndarray, np.ndarray]:
-    """Snippets ``width`` px wide every ``hop`` px (the last one flush right), downscaled to ``out``."""
+def cut_snippets(strip: np.ndarray, width: int = 200, hop: int = 50, out: tuple[int, int] = (80, 100),
+                 small: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Snippets ``width`` px wide every ``hop`` px (the last one flush right), downscaled to ``out``.
+
+    ``small`` is the strip already downscaled to ``out[0]`` px high (saves a second resampling).
+    """
     h, w = strip.shape
-    if w < width:  # a very short system: pad with paper
-        strip = np.pad(strip, ((0, 0), (0, width - w)), constant_values=255)
-        w = width
-    xs = list(range(0, w - width + 1, hop))
-    if xs[-1] != w - width and w - width - xs[-1] > hop // 2:
+    xs = list(range(0, max(1, w - width + 1), hop))
+    if w > width and xs[-1] != w - width and w - width - xs[-1] > hop // 2:
         xs.append(w - width)
-    small = downscale(strip, out[0] / h)
+    if small is None:
+        small = downscale(strip, out[0] / h)
     scale = out[0] / h
     snippets = np.stack([_fit(small[:, int(round(x * scale)) : int(round(x * scale)) + out[1]], out[1]) for x in xs])
     return snippets, np.asarray(xs, dtype=np.int32)
