@@ -256,3 +256,13 @@ def test_progress_events_per_file_and_overall(scores: Path, tmp_path: Path) -> N
     assert files[0].eta_s is not None and files[0].eta_s > 0
     pages = [e for e in events if e.kind == "page" and e.path.endswith("waltz.pdf")]
     assert [(e.file_pages_done, e.file_pages_total) for e in pages] == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_terminal_progress_bar_renders(scores: Path, tmp_path: Path, capsys) -> None:
+    from companion.library.progress import TerminalProgress, format_eta
+
+    with Indexer(tmp_path / "lib", ProjectionFrontEnd(), hash_embedder_v1, progress=TerminalProgress(True)) as ix:
+        ix.run([scores])
+    err = capsys.readouterr().err
+    assert "3/3 files" in err and "ETA" in err
+    assert (format_eta(None), format_eta(75), format_eta(3725)) == ("--:--", "01:15", "1:02:05")
