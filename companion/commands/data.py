@@ -50,6 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     k = sub.add_parser("pack", help="concatenate each split into memory-mappable arrays for training")
     k.add_argument("corpus", type=Path)
     k.add_argument("--include-failed", action="store_true", help="also pack pieces that failed the checks")
+    k.add_argument("--exclude-list", type=Path, metavar="FILE",
+                   help="leave out works matching this list (same format as for build)")
     k.set_defaults(func=run_pack)
 
     s = sub.add_parser("summary", help="print the corpus totals and failures")
@@ -122,6 +124,10 @@ def run_inspect(args: argparse.Namespace, cfg: Config) -> int:
 def run_pack(args: argparse.Namespace, cfg: Config) -> int:
     from companion.data.store import pack
 
-    for split, info in pack(args.corpus, only_passed=not args.include_failed).items():
+    from companion.data.sources import read_exclude_list
+
+    patterns = read_exclude_list(args.exclude_list) if args.exclude_list else None
+    for split, info in pack(args.corpus, only_passed=not args.include_failed,
+                            exclude_patterns=patterns).items():
         print(f"{split}: {info['pieces']} pieces, {info['frames']} spectrogram frames")
     return 0

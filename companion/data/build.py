@@ -149,8 +149,8 @@ def build(sources: list[Source], opts: BuildOptions, workers: int = 1,
         if bar:
             bar.close()
         summary.seconds = time.time() - t0
-        store.write_index(out, evaluation=opts.evaluation)
         store.write_report(out, list(failures.values()), dropped, summary.seconds)
+        store.write_index(out, evaluation=opts.evaluation)
     return summary
 
 

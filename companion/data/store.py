@@ -128,7 +128,10 @@ def write_index(out: Path, evaluation: bool) -> dict:
               "checks_passed": 0}
     by_engraver: dict[str, int] = {}
     by_split: dict[str, int] = {}
+    skip = excluded_ids(out)
     for d, m in iter_pieces(out):
+        if m["piece"] in skip:
+            continue
         entries.append({k: m.get(k) for k in ("piece", "split", "engraver", "work", "title", "composer",
                                                "soundfont", "n_pairs", "n_noteheads", "n_systems",
                                                "duration_s")} | {"pages": len(m.get("pages", [])),
@@ -158,7 +161,8 @@ def read_report(out: Path) -> dict:
 def write_report(out: Path, failed: list[dict], excluded: list[dict], seconds: float) -> None:
     check_failures = [{"piece": m["piece"], "reasons": m["check"]["reasons"], "monotonic": m["check"]["monotonic"],
                        "onset_hits": m["check"]["onset_hits"]}
-                      for _, m in iter_pieces(out) if not m["check"]["passed"]]
+                      for _, m in iter_pieces(out)
+                      if not m["check"]["passed"] and m["piece"] not in {e["piece"] for e in excluded}]
     _write_json(out / "report.json", {"failed": failed, "excluded": excluded,
                                       "alignment_check_failures": check_failures,
                                       "last_build_seconds": round(seconds, 1)})
@@ -166,7 +170,15 @@ def write_report(out: Path, failed: list[dict], excluded: list[dict], seconds: f
 
 # --- packed splits for fast training -----------------------------------------
 
-def pack(out: Path, splits: tuple[str, ...] = ("train", "valid", "test"), only_passed: bool = True) -> dict:
+def excluded_ids(out: Path) -> set[str]:
+    """Pieces the last build excluded (reserved or on its --exclude-list); a corpus
+    built before an exclusion list was given keeps their folders, but neither the
+    index totals nor :func:`pack` use them."""
+    return {e["piece"] for e in read_report(out).get("excluded", [])}
+
+
+def pack(out: Path, splits: tuple[str, ...] = ("train", "valid", "test"), only_passed: bool = True,
+         exclude_patterns: list[list[str]] | None = None) -> dict:
     """Concatenate each split into memory-mappable arrays::
 
         packed/<split>/spec.npy       float16 (total_frames, 92), all pieces back to back
@@ -179,10 +191,12 @@ def pack(out: Path, splits: tuple[str, ...] = ("train", "valid", "test"), only_p
     kinds = json.loads((out / "corpus.json").read_text(encoding="utf-8")).get("kind")
     if kinds == "evaluation":
         splits = ("evaluation",)
+    skip = excluded_ids(out)
     result = {}
     for split in splits:
         members = [(d, m) for d, m in iter_pieces(out)
-                   if m["split"] == split and (m["check"]["passed"] or not only_passed)]
+                   if m["split"] == split and (m["check"]["passed"] or not only_passed)
+                   and m["piece"] not in skip and not _matches(m, exclude_patterns or [])]
         dest = out / "packed" / split
         dest.mkdir(parents=True, exist_ok=True)
         specs = [np.load(d / "spec.npy", mmap_mode="r") for d, _ in members]
@@ -217,6 +231,14 @@ def pack(out: Path, splits: tuple[str, ...] = ("train", "valid", "test"), only_p
         _write_json(dest / "pieces.json", info)
         result[split] = {"pieces": len(members), "frames": total}
     return result
+
+
+def _matches(meta: dict, patterns: list[list[str]]) -> bool:
+    from companion.data.sources import normalise
+
+    words = set(normalise(" ".join(str(meta.get(k, "")) for k in
+                                   ("composer", "title", "opus", "work", "source"))).split())
+    return any(all(w in words for w in pat) for pat in patterns)
 
 
 def load_packed(out: Path, split: str) -> dict:

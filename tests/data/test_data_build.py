@@ -147,3 +147,21 @@ def test_cli_summary(small_corpus, capsys):
 
     assert main(["data", "summary", str(small_corpus["out"])]) == 0
     assert "3 pieces" in capsys.readouterr().out
+
+
+def test_cli_build_resumes_and_applies_exclude_list(small_corpus, tmp_path, capsys):
+    from companion.cli import main
+
+    args = ["data", "build", str(small_corpus["src"]), "--out", str(small_corpus["out"]),
+            "--soundfonts", "FluidR3_GM.sf2,TimGM6mb.sf2", "--page-width", "800", "--no-progress"]
+    assert main(args) == 0
+    assert "built 0, unchanged 3" in capsys.readouterr().out
+    excl = tmp_path / "exclude.txt"
+    excl.write_text("abc test tune\nkern test\n", encoding="utf-8")
+    assert main(args + ["--exclude-list", str(excl)]) == 0
+    out = capsys.readouterr().out
+    assert "unchanged 1" in out and "excluded 3" in out
+    assert ": 1 pieces" in out  # excluded folders stay on disk but leave the index
+    assert sum(v["pieces"] for v in store.pack(small_corpus["out"]).values()) == 1
+    assert main(["data", "build", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 1
+    assert "source not found" in capsys.readouterr().err
