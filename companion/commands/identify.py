@@ -54,7 +54,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     from companion.engine.session import open_engine
 
     library_dir = Path(args.library).expanduser() if args.library else cfg.paths.library_dir
-    engine = open_engine(cfg, library_dir, method=args.method, threads=None)
+    engine = open_engine(cfg, library_dir, method=args.method, threads=1)
     result = identify_file(engine, recording, args.start, args.duration, cfg.audio)
     if args.json:
         print(json.dumps(result, indent=2))

@@ -598,7 +598,7 @@ def run_accuracy(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         raise CompanionError("the accuracy part needs --library DIR (indexed development library) and "
                              "--queries FILE (rendered query manifest); see `companion bench identify --help`")
     library = open_library(Path(args.library))
-    encoder = Embedder(cfg.models_dir, threads=None)
+    encoder = Embedder(cfg.models_dir, threads=1)  # tiny batches: more threads only contend
     params = load_params(cfg.models_dir, encoder.model_version)
     probe = Engine(library, encoder, params)
     fitted = None

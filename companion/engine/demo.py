@@ -100,7 +100,7 @@ def run_demo_job(cfg: Config) -> dict[str, Any]:
         from companion.engine.identify import identify_file
         from companion.engine.session import open_engine
 
-        engine = open_engine(cfg, library_dir, threads=None)
+        engine = open_engine(cfg, library_dir, threads=1)
         result = identify_file(engine, folder / meta["recording"]["audio"], cfg=cfg.audio)
     except CompanionError as exc:
         out["error"] = str(exc)

@@ -130,7 +130,7 @@ def lookup_recording(cfg: Config, library_dir: Path, audio_path: Path,
     """The GUI's recording lookup (hook ``companion.engine.lookup_recording``)."""
     from companion.engine.session import open_engine
 
-    engine = open_engine(cfg, Path(library_dir), threads=None)
+    engine = open_engine(cfg, Path(library_dir), threads=1)
     spec = load_excerpt(Path(audio_path), cfg=cfg.audio)
     updates, cancelled = run_with_progress(engine, spec, progress=progress, cancel=cancel)
     ranked = summarise(updates, engine.layout)[:10]

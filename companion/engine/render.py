@@ -90,7 +90,10 @@ def _toolkit(data: str, seed: int):
 
     tk = verovio.toolkit()
     tk.setOptions({"pageWidth": 2100, "pageHeight": 2970, "scale": 40 + seed % 8, "footer": "none",
-                   "breaks": "auto", "adjustPageHeight": False, "pageMarginTop": 80, "pageMarginBottom": 80})
+                   "breaks": "auto", "adjustPageHeight": False, "pageMarginTop": 80, "pageMarginBottom": 80,
+                   # printed scores have heavier staff lines and stems than verovio's default; thin
+                   # lines vanish when a page is scanned at ~150 dpi
+                   "staffLineWidth": 0.25, "stemWidth": 0.25})
     if not tk.loadData(data):
         raise RenderError("verovio could not read the score")
     return tk
