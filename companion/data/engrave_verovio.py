@@ -178,6 +178,11 @@ def engrave(path: Path, params: dict, page_width_px: int) -> EngravedScore:
                          events=events, bar_times=bar_times, params=dict(options))
 
 
+def _is(el, cls: str) -> bool:
+    """verovio writes several classes on some elements (``class="note placed"``)."""
+    return cls in (el.get("class") or "").split()
+
+
 def _parse_svg(svg: str, page: int, width_px: int, systems: list[SystemBox],
                heads: list[Notehead], sounding: dict[str, int]) -> None:
     root = ET.fromstring(svg)
@@ -193,13 +198,13 @@ def _parse_svg(svg: str, page: int, width_px: int, systems: list[SystemBox],
         if m:
             mx, my = float(m.group(1)), float(m.group(2))
     for system in inner.iter(f"{SVG_NS}g"):
-        if system.get("class") != "system":
+        if not _is(system, "system"):
             continue
         ys: list[float] = []
         xs: list[float] = []
         spaces: list[float] = []
         for staff in system.iter(f"{SVG_NS}g"):
-            if staff.get("class") != "staff":
+            if not _is(staff, "staff"):
                 continue
             line_ys = []
             for p in staff.findall(f"{SVG_NS}path"):
@@ -218,9 +223,9 @@ def _parse_svg(svg: str, page: int, width_px: int, systems: list[SystemBox],
         systems.append(SystemBox(page, (min(xs) + mx) * scale, (min(ys) + my) * scale,
                                  (max(xs) + mx) * scale, (max(ys) + my) * scale))
         for note in system.iter(f"{SVG_NS}g"):
-            if note.get("class") != "note" or note.get("id") not in sounding:
+            if not _is(note, "note") or note.get("id") not in sounding:
                 continue
-            head = next((g for g in note.findall(f"{SVG_NS}g") if g.get("class") == "notehead"), None)
+            head = next((g for g in note.findall(f"{SVG_NS}g") if _is(g, "notehead")), None)
             use = head.find(f"{SVG_NS}use") if head is not None else None
             if use is None:
                 continue
