@@ -146,6 +146,14 @@ class ListenPanel(QWidget):
         self.ranked_box = QFrame()
         self.ranked_layout = QGridLayout(self.ranked_box)
         self.ranked_layout.setContentsMargins(0, 0, 0, 0)
+        self.ranked_rows: list[tuple[QLabel, ConfidenceBar, QLabel]] = []
+        for row in range(5):  # made once and updated in place: rebuilding widgets 20 times a second is costly
+            name, bar, pct = QLabel(), ConfidenceBar(0.0), QLabel()
+            bar.setMinimumWidth(120)
+            self.ranked_layout.addWidget(name, row, 0)
+            self.ranked_layout.addWidget(bar, row, 1)
+            self.ranked_layout.addWidget(pct, row, 2)
+            self.ranked_rows.append((name, bar, pct))
         self.conf_plot = pg.PlotWidget()
         self.conf_plot.setMenuEnabled(False)
         self.conf_plot.setMouseEnabled(False, False)
@@ -197,6 +205,11 @@ class ListenPanel(QWidget):
         self.timer = QTimer(self)
         self.timer.setInterval(50)
         self.timer.timeout.connect(self.poll)
+        self.draw_timer = QTimer(self)
+        self.draw_timer.setInterval(100)  # plots redraw at 10 Hz, whatever the event rate
+        self.draw_timer.timeout.connect(self._redraw)
+        self._spec_dirty = False
+        self._conf_dirty = False
         self._show_status(StatusEvent(CaptureState.IDLE, "Not listening. Press Start listening."))
         self._show_identification(None)
         if input_file is not None:
@@ -274,6 +287,7 @@ class ListenPanel(QWidget):
         self.session = session
         session.start()
         self.timer.start()
+        self.draw_timer.start()
         self.start_btn.setEnabled(True)
         self.start_btn.setText("Stop listening")
         self.device_box.setEnabled(False)
@@ -290,6 +304,8 @@ class ListenPanel(QWidget):
             return
         self.timer.stop()
         self.poll_session(session)
+        self.draw_timer.stop()
+        self._redraw()
         self.start_btn.setEnabled(False)
         self.runner.start("stop listening", lambda ctx: session.stop(), on_finished=lambda _: self._stopped(session))
 
@@ -326,6 +342,7 @@ class ListenPanel(QWidget):
 
     def poll_session(self, session: CaptureSession) -> None:
         frames: list[np.ndarray] = []
+        idents: list[Identification] = []
         for ev in session.channel.poll(max_events=500):
             if isinstance(ev, StatusEvent):
                 self._show_status(ev)
@@ -342,19 +359,39 @@ class ListenPanel(QWidget):
             elif isinstance(ev, FramesEvent):
                 frames.append(ev.frames)
             elif isinstance(ev, ResultEvent):
-                ident = to_identification(ev.result, ev.t)
-                self._show_identification(ident)
-                self.identified.emit(ident)
+                latest = to_identification(ev.result, ev.t)
+                idents.append(latest)
         if frames:
             self._push_frames(np.concatenate(frames, axis=0))
+        for ident in idents:
+            self._record(ident)
+        if idents:
+            self._show_identification(idents[-1])
+            for ident in idents:
+                self.identified.emit(ident)
 
     def _push_frames(self, frames: np.ndarray) -> None:
         self.frames_seen += len(frames)
         n = min(len(frames), self._spec.shape[1])
         self._spec = np.roll(self._spec, -n, axis=1)
         self._spec[:, -n:] = frames[-n:, : self._spec.shape[0]].T
-        self.spec_img.setImage(self._spec, levels=(0.0, max(1.0, float(self._spec.max()))), autoLevels=False)
-        self.spec_img.setRect(-SPEC_SECONDS, 0, SPEC_SECONDS, 92)
+        self._spec_dirty = True
+
+    def _record(self, ident: Identification) -> None:
+        self.last_identification = ident
+        top = ident.pieces[0] if ident.pieces else None
+        self.history.append((ident.t, top.confidence if top else 0.0))
+        self._conf_dirty = True
+
+    def _redraw(self) -> None:
+        if self._spec_dirty:
+            self._spec_dirty = False
+            self.spec_img.setImage(self._spec, levels=(0.0, max(1.0, float(self._spec.max()))), autoLevels=False)
+        if self._conf_dirty and self.history:
+            self._conf_dirty = False
+            ts = np.fromiter((h[0] for h in self.history), float, len(self.history))
+            cs = np.fromiter((h[1] for h in self.history), float, len(self.history))
+            self.conf_curve.setData(ts, cs)
 
     def _show_status(self, ev: StatusEvent) -> None:
         self.state = ev.state
@@ -371,10 +408,18 @@ class ListenPanel(QWidget):
         self.retry_btn.setVisible(ev.state.is_failure and not ev.state.retries)
 
     def _show_identification(self, ident: Identification | None) -> None:
-        while self.ranked_layout.count():
-            w = self.ranked_layout.takeAt(0).widget()
-            if w is not None:
-                w.deleteLater()
+        pieces = ident.pieces[:5] if ident is not None else ()
+        for row, (name, bar, pct) in enumerate(self.ranked_rows):
+            visible = row < len(pieces)
+            for w in (name, bar, pct):
+                w.setVisible(visible)
+            if visible:
+                piece = pieces[row]
+                name.setText(f"{row + 1}. {piece.title}")
+                if bar.value != piece.confidence:
+                    bar.value = piece.confidence
+                    bar.update()
+                pct.setText(f"{piece.confidence:.0%}")
         if ident is None:
             if self.engine_reason:
                 self.ident_title.setText("Identification unavailable")
@@ -387,12 +432,7 @@ class ListenPanel(QWidget):
                 self.ident_title.setText("Not listening")
                 self.ident_detail.setText("Start listening to identify the piece and follow it in the score.")
             return
-        self.last_identification = ident
         top = ident.pieces[0] if ident.pieces else None
-        self.history.append((ident.t, top.confidence if top else 0.0))
-        ts = np.array([h[0] for h in self.history])
-        cs = np.array([h[1] for h in self.history])
-        self.conf_curve.setData(ts, cs)
         if not ident.sure or top is None:
             self.ident_title.setText("Not sure")
             self.ident_detail.setText("The music does not clearly match one piece of the library (yet).")
@@ -401,12 +441,6 @@ class ListenPanel(QWidget):
             pos = ident.position
             where = f"{pos.describe()} ({pos.confidence:.0%})" if pos else ""
             self.ident_detail.setText(f"Confidence {top.confidence:.0%}" + (f" · {where}" if where else ""))
-        for row, piece in enumerate(ident.pieces[:5]):
-            self.ranked_layout.addWidget(QLabel(f"{row + 1}. {piece.title}"), row, 0)
-            bar = ConfidenceBar(piece.confidence)
-            bar.setMinimumWidth(120)
-            self.ranked_layout.addWidget(bar, row, 1)
-            self.ranked_layout.addWidget(QLabel(f"{piece.confidence:.0%}"), row, 2)
 
     def shutdown(self) -> None:
         """Stop the session synchronously (window closing: nothing else to keep responsive)."""

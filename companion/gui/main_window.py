@@ -274,7 +274,8 @@ class MainWindow(QMainWindow):
                 return  # never switch scores on a guess
             self.score.set_document(doc)
         if confident:
-            self.score.set_position(pos.system, confident=True)
+            if self.score.canvas.current_system != pos.system or not self.score.canvas.confident:
+                self.score.set_position(pos.system, confident=True)  # only on a change: 20 updates a second
         else:
             self.score.canvas.confident = False
             self.score.canvas.update()

@@ -1,0 +1,213 @@
+"""GUI responsiveness: how long the GUI thread is ever blocked during a scripted session.
+
+A :class:`companion.gui.watchdog.StallWatchdog` (10-ms timer) measures the
+event loop's lateness while the app, offscreen, goes through:
+
+1. indexing a generated library (vector scores plus "scanned" pages: full-page
+   300-dpi JPEG images, the expensive kind to draw) in the indexing process;
+2. opening a scanned score, zooming in and out 8 times, turning pages;
+3. listening to a 10-s recording played in real time as the microphone,
+   followed in the score (the tone-following engine double of the GUI tests);
+4. looking up a dropped recording.
+
+``--render-in-thread`` draws pages in a thread of the app's own process
+instead of the helper process, to show why the helper exists.
+
+Run: ``QT_QPA_PLATFORM=offscreen .venv/bin/python bench/gui_responsiveness.py [--json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "gui"))  # the GUI tests' generated data and doubles
+
+
+def make_scan_pdf(path: Path, n_pages: int, seed: int) -> Path:
+    """Pages that are 300-dpi greyscale JPEG images of staves (like a scanner's output)."""
+    import pymupdf
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    doc = pymupdf.open()
+    for _ in range(n_pages):
+        img = Image.new("L", (2480, 3508), 250)
+        d = ImageDraw.Draw(img)
+        for s in range(4):
+            top = 350 + s * 780
+            for staff in range(2):
+                y0 = top + staff * 250
+                for line in range(5):
+                    d.line([(200, y0 + line * 25), (2280, y0 + line * 25)], fill=20, width=4)
+                for _ in range(int(rng.integers(15, 30))):
+                    x, y = float(rng.uniform(260, 2200)), y0 + float(rng.integers(0, 9)) * 12.5
+                    d.ellipse([x - 11, y - 9, x + 11, y + 9], fill=10)
+        noise = rng.normal(0, 6, (3508, 2480))
+        arr = np.clip(np.asarray(img, np.float32) + noise, 0, 255).astype(np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, "JPEG", quality=85)
+        page = doc.new_page(width=595, height=842)
+        page.insert_image(page.rect, stream=buf.getvalue())
+    doc.save(path)
+    doc.close()
+    return path
+
+
+class ThreadRender:
+    """Draw in the calling thread (the design the helper process replaces)."""
+
+    def render(self, path: str, page: int, width_px: int):
+        from companion.gui.render_service import render_rgb
+
+        return render_rgb(path, page, width_px)
+
+    def shutdown(self) -> None:
+        pass
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--stacks", action="store_true", help="print where the GUI thread was during each stall")
+    ap.add_argument("--render-in-thread", action="store_true", help="draw pages in a thread of the app process")
+    args = ap.parse_args()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    home = Path(tempfile.mkdtemp(prefix="gui-bench-"))
+    os.environ["COMPANION_HOME"] = str(home)
+
+    from gui_helpers import NoMicrophone, ProjectionFrontEnd, ToneEngine, hash_embedder, make_score_pdf, write_tones
+    from PySide6.QtCore import QCoreApplication
+
+    import companion.engine
+    import companion.gui.listen_panel as lp
+    from companion.config import load_config
+    from companion.gui.app import create_application
+    from companion.gui.library_service import LibraryBackend
+    from companion.gui.main_window import MainWindow
+    from companion.gui.watchdog import StallWatchdog
+
+    app = create_application(headless=True)
+    folder = home / "scores"
+    folder.mkdir()
+    for i in range(6):
+        make_score_pdf(folder / f"vector score {i}.pdf", 3, seed=i, systems_per_page=4, title=f"Piece {i}")
+    scans = [make_scan_pdf(folder / f"scanned score {i}.pdf", 3, seed=100 + i) for i in range(2)]
+    audio = write_tones(home / "performance.wav", seconds_per_tone=1.5)
+
+    backend = LibraryBackend(home / "library", ProjectionFrontEnd, hash_embedder)
+    w = MainWindow(load_config(), backend=backend, audio_backend=NoMicrophone())
+    if args.render_in_thread:
+        w.cache.pool = ThreadRender()
+    w.resize(1280, 800)
+    w.show()
+
+    def pump(seconds: float, until=None) -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            app.processEvents()
+            time.sleep(0.002)
+            if until is not None and until():
+                return
+
+    pump(0.5)
+    dog = StallWatchdog(threshold_ms=50, log_stalls=False, capture_stacks=args.stacks)
+    results: dict[str, dict[str, float]] = {}
+
+    def phase(name: str, fn) -> None:
+        dog.start()
+        lateness: list[float] = []
+        last = [time.perf_counter()]
+
+        def tick(ms: float) -> None:
+            lateness.append(ms)
+
+        dog.stalled.connect(tick)
+        t0 = time.perf_counter()
+        fn()
+        wall = time.perf_counter() - t0
+        dog.stop()
+        dog.stalled.disconnect(tick)
+        if args.stacks:
+            for st in dog.stalls:
+                print(f"--- {name}: {st.ms:.0f} ms\n{st.stack or '(not captured)'}", file=sys.stderr)
+        results[name] = {"seconds": round(wall, 2), "ticks": dog.ticks, "max_stall_ms": round(dog.max_stall_ms, 1),
+                         "stalls_over_50ms": len(dog.stalls)}
+        del last
+
+    def index() -> None:
+        w.library.start_indexing([folder])
+        pump(300, until=lambda: not w.library.busy)
+
+    def score() -> None:
+        row = next(d for d in w.library.document_rows() if "scanned score 0" in d.path)
+        w.open_library_document(row)
+        pump(20, until=lambda: w.cache.pending == 0)
+        for _ in range(4):
+            w.score.set_zoom(w.score.canvas.zoom * 1.3)
+            pump(0.3)
+        for _ in range(4):
+            w.score.set_zoom(w.score.canvas.zoom / 1.3)
+            pump(0.3)
+        for _ in range(2):
+            w.score.next_page()
+            pump(0.5)
+        w.score.set_two_pages(True)
+        pump(20, until=lambda: w.cache.pending == 0)
+
+    def listen() -> None:
+        row = next(d for d in w.library.document_rows() if d.title == "Piece 0")
+        pages = [s.page for s in backend.systems(row.id)]
+        engine = ToneEngine(row.id, row.title, pages)
+        lp.live_engine = lambda cfg, lib: (engine, "")
+        w.show_view(2)
+        w.listen.set_input_file(audio)
+        w.listen.start(speed=1.0)
+        pump(5, until=lambda: w.listen.listening)
+        pump(30, until=lambda: not w.listen.listening)
+
+    def lookup() -> None:
+        row = next(d for d in w.library.document_rows() if d.title == "Piece 0")
+        pages = [s.page for s in backend.systems(row.id)]
+
+        def lookup_recording(cfg, library_dir, audio_path, progress=None, cancel=None):
+            from companion.audio import log_spectrogram
+
+            spec = log_spectrogram(audio_path)
+            eng = ToneEngine(row.id, row.title, pages)
+            return [eng.on_frames(spec[i : i + 10], i / 20.0) for i in range(0, len(spec) - 9, 10)]
+
+        companion.engine.lookup_recording = lookup_recording
+        w.look_up(audio)
+        pump(60, until=lambda: w.lookup.result is not None and w.lookup.task is None)
+
+    for name, fn in (("index", index), ("score", score), ("listen", listen), ("lookup", lookup)):
+        phase(name, fn)
+    w.close()
+    QCoreApplication.processEvents()
+    summary = {
+        "render": "thread" if args.render_in_thread else "process",
+        "phases": results,
+        "max_stall_ms": max(r["max_stall_ms"] for r in results.values()),
+        "stalls_over_50ms": sum(r["stalls_over_50ms"] for r in results.values()),
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        for name, r in results.items():
+            print(f"{name:8s} {r['seconds']:6.1f} s  max stall {r['max_stall_ms']:6.1f} ms  "
+                  f"stalls > 50 ms: {r['stalls_over_50ms']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
