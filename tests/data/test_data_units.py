@@ -135,3 +135,13 @@ def test_audio_degradation_keeps_length_and_timing():
     assert len(y) == len(x) and np.isfinite(y).all()
     # energy before the click is only noise; the click still stands out after it
     assert np.abs(y[sr: sr + 2000]).max() > 3 * np.abs(y[: sr - 2000]).std()
+
+
+def test_music21_reserved_pieces_are_found_and_reserved():
+    pytest.importorskip("music21")
+    from companion.data.sources import music21_sources
+
+    srcs = music21_sources()
+    reserved = {s.piece_id for s in srcs if reserved_reason(s)}
+    assert any("joplin" in p for p in reserved) and any("k545" in p for p in reserved)
+    assert len(srcs) - len(reserved) >= 8
