@@ -391,11 +391,13 @@ class Indexer:
                                               seconds=sum(result.timings.values()))
                 report.reembedded += 1
                 return
-            # the file vanished or broke since it was indexed: record that instead
+            # the file vanished or broke since it was indexed: record that instead, with an
+            # impossible size and no hash so that the next run that sees the file indexes it anew
             if result.status == "indexed":
                 result.status, result.error = "error", "re-embedding found a different set of systems"
                 report.errors += 1
             result.pages, result.systems, result.embeddings = [], [], []
+            result.size, result.sha256 = -1, ""
             self.catalog.write_document(result, replaces=job.reembed_document)
             return
         self.catalog.write_document(result, replaces=job.replaces)

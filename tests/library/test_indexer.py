@@ -266,3 +266,24 @@ def test_terminal_progress_bar_renders(scores: Path, tmp_path: Path, capsys) -> 
     err = capsys.readouterr().err
     assert "3/3 files" in err and "ETA" in err
     assert (format_eta(None), format_eta(75), format_eta(3725)) == ("--:--", "01:15", "1:02:05")
+
+
+def test_a_file_missing_at_reembedding_is_reported_and_indexed_when_back(scores: Path, tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    make_score_pdf(elsewhere / "solo.pdf", 1, seed=7)
+    index(lib, [scores, elsewhere])
+    moved = tmp_path / "solo.bak"
+    shutil.move(elsewhere / "solo.pdf", moved)
+    shutil.rmtree(elsewhere)  # an unplugged drive: its root is gone, its documents are kept...
+    report = index(lib, [], factory=hash_embedder_v2)  # ...but cannot be re-embedded for a new model
+    assert report.reembedded == 3 and report.errors == 1
+    with Library.open(lib) as reader:
+        assert reader.model_version == "test-2" and len(reader.documents) == 3
+    elsewhere.mkdir()
+    shutil.move(moved, elsewhere / "solo.pdf")
+    report = index(lib, [], factory=hash_embedder_v2)
+    assert (report.changed, report.errors) == (1, 0)
+    with Library.open(lib) as reader:
+        assert len(reader.documents) == 4
