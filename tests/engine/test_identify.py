@@ -89,7 +89,7 @@ def test_command_line_on_an_indexed_library(tmp_path: Path, capsys) -> None:
     scores = tmp_path / "scores"
     scores.mkdir()
     for i in range(2):
-        make_score_pdf(scores / f"Composer - Piece {i}.pdf", n_pages=2, seed=i)
+        make_score_pdf(scores / f"Composer - Piece {i}.pdf", n_pages=1, seed=i)
     lib_dir = tmp_path / "lib"
     with Indexer(lib_dir, ProjectionFrontEnd(), lambda: Embedder(models, threads=1)) as indexer:
         indexer.run([scores])
@@ -109,7 +109,7 @@ def test_command_line_on_an_indexed_library(tmp_path: Path, capsys) -> None:
         assert e["t"] >= 1.0
         assert e["document"] is None or e["document"].endswith(".pdf")
 
-    assert main(["--settings", str(settings), "identify", str(rec), "--library", str(lib_dir)]) == 0
+    assert main(["--settings", str(settings), "identify", str(rec), "--library", str(lib_dir), "--duration", "3"]) == 0
     text = capsys.readouterr().out
     assert "Piece" in text or "No piece" in text
 
