@@ -247,7 +247,8 @@ def run_index_bench(args: argparse.Namespace, cfg: Config) -> int:
             "cpu_s_per_page": round(report.cpu_seconds / max(1, report.pages), 3),
             "process_cpu_s": round(time.process_time() - cpu0, 1),
             "workers": args.workers, "disk_mb": round(_dir_size(base) / 1e6, 1), "machine": machine(),
-            "model": "untrained (seeded), shipped architecture" if args.untrained_model else str(models_dir),
+            "model": ("untrained (seeded), training recipe's architecture: " + json.dumps(training_arch("snippet"))
+                      if args.untrained_model else str(models_dir)),
             "error_files": report.error_files,
         }
     finally:
@@ -259,17 +260,29 @@ def run_index_bench(args: argparse.Namespace, cfg: Config) -> int:
     return 0
 
 
+def training_arch(kind: str) -> dict:
+    """The architecture the training recipe ships (companion/training/configs/<kind>.json), or {}."""
+    path = Path(__file__).resolve().parent.parent / "training" / "configs" / f"{kind}.json"
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")).get("arch", {}))
+    except (OSError, ValueError):
+        return {}
+
+
 def write_untrained_models(models_dir: Path, seed: int = 0) -> None:
-    """Snippet and passage models of the shipped architecture with seeded random weights."""
+    """Snippet and passage models of the training recipe's architecture with seeded random weights.
+
+    Costs per snippet equal the trained model's (same layers), so indexing can be
+    timed, and its wiring tested, before a trained model exists.
+    """
     import torch
 
-    from companion.models.checkpoint import save_checkpoint
-    from companion.models.encoders import SnippetModel
-    from companion.models.passage import PassageModel
+    from companion.models.checkpoint import build_model, save_checkpoint
 
     torch.manual_seed(seed)
-    save_checkpoint(SnippetModel().eval(), models_dir / "snippet.pt", recipe={"note": "untrained, for timing"})
-    save_checkpoint(PassageModel().eval(), models_dir / "passage.pt", recipe={"note": "untrained, for timing"})
+    for kind in ("snippet", "passage"):
+        model = build_model(kind, training_arch(kind)).eval()
+        save_checkpoint(model, Path(models_dir) / f"{kind}.pt", recipe={"note": "untrained, for timing"})
 
 
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "reader":
