@@ -389,6 +389,7 @@ class MethodStats:
             "median_s": round(float(np.percentile(tti, 50, method="nearest")), 2) if len(tti) else None,
             "p25_s": round(float(np.percentile(tti, 25, method="nearest")), 2) if len(tti) else None,
             "p75_s": round(float(np.percentile(tti, 75, method="nearest")), 2) if len(tti) else None,
+            "p90_s": round(float(np.percentile(tti, 90, method="nearest")), 2) if len(tti) else None,
             "identified": f"{len(finite)}/{len(tti)}",
             "wrong_piece_first": self.wrong_ids,
         }
@@ -668,7 +669,8 @@ def format_report(result: dict[str, Any]) -> str:
                 if key in s:
                     lines.append(f"    {key:>4}: R@1 {s[key]['R@1']:.3f}  MRR {s[key]['MRR']:.3f}  (n={s[key]['n']})")
             t = s["time_to_identify"]
-            lines.append(f"    time to identify: median {t['median_s']} s (p25 {t['p25_s']}, p75 {t['p75_s']}), "
+            lines.append(f"    time to identify: median {t['median_s']} s (p25 {t['p25_s']}, p75 {t['p75_s']}, "
+                         f"p90 {t['p90_s']}), "
                          f"identified {t['identified']}, wrong piece first {t['wrong_piece_first']}")
             lines.append(f"    system right after identification: {s['system_right_after_id']} ({s['system_hops']} hops)")
             lines.append(f"    false identification (not in library): {s['false_identification']} (n={s['strangers']})")
