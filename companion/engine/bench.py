@@ -234,6 +234,8 @@ def build_bench_set(out: Path, kern_dir: Path, seed: int = 0) -> dict[str, Path]
         for piece, in_lib in pieces:
             e = piece.manifest_entry(in_lib)
             e["pdf"] = Path(piece.pdf).name if in_lib else None
+            src = piece.source
+            e["group"] = "reserved" if ("mozart/" in src or "joplin/" in src) else "chopin-first-editions"
             entries.append(e)
         path.write_text(json.dumps({"pieces": entries}, indent=1), encoding="utf-8")
         paths[split] = path
@@ -291,6 +293,8 @@ class PieceAudio:
     doc_index: int | None
     spec: np.ndarray
     systems: list[tuple[float, float, int]]
+    group: str = ""
+    """Pieces reported separately too (e.g. the reserved evaluation pieces, never in training)."""
 
 
 def load_manifest(path: Path, engine: Engine, cfg: Config) -> list[PieceAudio]:
@@ -321,7 +325,7 @@ def load_manifest(path: Path, engine: Engine, cfg: Config) -> list[PieceAudio]:
                 log.warning("%s: %d systems engraved, %d detected; system accuracy not measured on it",
                             entry["pdf"], engraved, detected)
                 systems = [(a, b, -1) for a, b, _ in systems]
-        pieces.append(PieceAudio(doc, spec, systems))
+        pieces.append(PieceAudio(doc, spec, systems, str(entry.get("group", ""))))
     if not pieces:
         raise CompanionError(f"the manifest {path} lists no pieces")
     return pieces
@@ -616,6 +620,13 @@ def run_accuracy(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     obs = [observer.observe_all(q.spec) for q in queries]
     embed_s = time.perf_counter() - t0
     stats = evaluate(engines, queries, obs)
+    by_group: dict[str, Any] = {}
+    for group in sorted({p.group for p in pieces if p.group and p.doc_index is not None}):
+        idx = [j for j, q in enumerate(queries) if pieces[q.piece].group == group and q.kind != "stranger"]
+        sub = evaluate(engines, [queries[j] for j in idx], [obs[j] for j in idx])
+        by_group[group] = {name: {k: v for k, v in st.summary().items() if k in ("10s", "30s", "time_to_identify",
+                                                                             "system_right_after_id")}
+                           for name, st in sub.items()}
     return {
         "library": str(args.library), "documents": len(probe.layout.documents),
         "systems": probe.layout.n_systems, "model_version": encoder.model_version,
@@ -624,6 +635,7 @@ def run_accuracy(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         "pieces_not_in_library": sum(p.doc_index is None for p in pieces),
         "evidence_seconds": round(embed_s, 1), "fitted": fitted, "index": index_report,
         "methods": {name: s.summary() for name, s in stats.items()},
+        "by_group": by_group,
     }
 
 
@@ -674,4 +686,11 @@ def format_report(result: dict[str, Any]) -> str:
                          f"identified {t['identified']}, wrong piece first {t['wrong_piece_first']}")
             lines.append(f"    system right after identification: {s['system_right_after_id']} ({s['system_hops']} hops)")
             lines.append(f"    false identification (not in library): {s['false_identification']} (n={s['strangers']})")
+        for group, methods in a.get("by_group", {}).items():
+            lines.append(f"  group {group}:")
+            for name, g in methods.items():
+                r10, r30 = g.get("10s", {}), g.get("30s", {})
+                lines.append(f"    [{name}] R@1 10s {r10.get('R@1')} (n={r10.get('n')}), 30s {r30.get('R@1')}; "
+                             f"time to identify median {g['time_to_identify']['median_s']} s; "
+                             f"system right {g['system_right_after_id']}")
     return "\n".join(lines)
