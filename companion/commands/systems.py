@@ -158,7 +158,7 @@ def run_bench(args: argparse.Namespace, cfg: Config) -> int:
     summary = res.summary()
     if args.json:
         out = {k: summary[k] for k in ("precision", "recall", "f1", "sec_per_page")}
-        out.update(pages=summary["pages"], systems_annotated=summary["systems_annotated"],
+        out.update(cpu_sec_per_page=summary["cpu_sec_per_page"], pages=summary["pages"], systems_annotated=summary["systems_annotated"],
                    systems_detected=summary["systems_detected"], degraded=bool(args.degrade))
         if args.per_file:
             out["per_file"] = res.per_file
@@ -168,7 +168,8 @@ def run_bench(args: argparse.Namespace, cfg: Config) -> int:
         print(f"{summary['pages']} {kind}pages, {summary['systems_annotated']} annotated systems, "
               f"{summary['systems_detected']} detected")
         print(f"precision {summary['precision']:.4f}  recall {summary['recall']:.4f}  "
-              f"F1 {summary['f1']:.4f}  {summary['sec_per_page']:.3f} s/page")
+              f"F1 {summary['f1']:.4f}  {summary['sec_per_page']:.3f} s/page "
+              f"({summary['cpu_sec_per_page']:.3f} s CPU)")
         if args.per_file:
             for name, s in res.per_file.items():
                 print(f"  {name}: P {s['precision']:.3f} R {s['recall']:.3f} ({s['pages']} pages)")

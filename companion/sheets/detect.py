@@ -87,6 +87,22 @@ def _check(deadline: float | None) -> None:
         raise SheetError("page analysis exceeded its time limit; page skipped")
 
 
+def otsu_threshold(image: np.ndarray) -> int:
+    """Otsu's threshold, kept within sane bounds (see :func:`binarise`)."""
+    hist = np.bincount(image.ravel(), minlength=256).astype(np.float64)
+    total = hist.sum()
+    if total == 0:
+        return 128
+    levels = np.arange(256)
+    w0 = np.cumsum(hist)
+    m0 = np.cumsum(hist * levels)
+    w1 = total - w0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (m0[-1] * w0 / total - m0) ** 2 / (w0 * w1)
+    between[~np.isfinite(between)] = 0
+    return min(max(int(np.argmax(between)), 110), 200)
+
+
 def binarise(image: np.ndarray) -> np.ndarray:
     """Dark pixels (ink) of a greyscale page: Otsu, kept within sane bounds.
 
@@ -245,10 +261,11 @@ def _coverage(on_img: np.ndarray, dark: np.ndarray, y: np.ndarray, d: np.ndarray
     rows_off = np.clip(np.round(y[:, None] + k_off[None, :] * d[:, None]).astype(int), 0, h - 1)
     n_on = on_img[rows_on].sum(axis=1, dtype=np.int16)  # (n, W)
     n_off = dark[rows_off].sum(axis=1, dtype=np.int16)
-    return (n_on >= 4) & (n_off <= 2)
+    return (n_on >= 4) & (n_off <= 2), n_on
 
 
-def find_staves(lines_img: np.ndarray, dark: np.ndarray, space: float, opts: DetectOptions) -> list[_Staff]:
+def find_staves(lines_img: np.ndarray, dark: np.ndarray, line_ink: np.ndarray, space: float,
+                opts: DetectOptions) -> list[_Staff]:
     """Five-line patterns: comb peaks of the long-run profile, rescored column by column.
 
     Why two stages: the row profile finds candidates fast but cannot tell a staff
@@ -259,7 +276,7 @@ def find_staves(lines_img: np.ndarray, dark: np.ndarray, space: float, opts: Det
     r = lines_img.sum(axis=1).astype(np.float32)
     best_resp, best_d = _comb_response(r, space)
     min_cols = max(opts.min_staff_width * w, 10 * space)
-    on_img = ndimage.maximum_filter1d(dark.view(np.uint8), 3, axis=0).astype(bool)
+    on_img = ndimage.maximum_filter1d(line_ink.view(np.uint8), 3, axis=0).astype(bool)
     # candidate rows: local maxima of the response above a low floor
     peak = ndimage.maximum_filter1d(best_resp, max(3, int(2 * space))) == best_resp
     cand = np.flatnonzero(peak & (best_resp > 0.5 * min_cols))
@@ -274,14 +291,15 @@ def find_staves(lines_img: np.ndarray, dark: np.ndarray, space: float, opts: Det
         if not ok.any():
             continue
         yy, dd = yy[ok], dd[ok]
-        cov = _coverage(on_img, dark, yy, dd)
-        score = cov.sum(axis=1)
-        b = int(np.argmax(score))
-        if score[b] >= 0.7 * min_cols:
+        cov, n_on = _coverage(on_img, dark, yy, dd)
+        # weight by inked line rows, so the comb on all five lines beats the one
+        # shifted by a line (which still finds four)
+        weighted = (cov * n_on).sum(axis=1)
+        b = int(np.argmax(weighted))
+        if cov[b].sum() >= 0.7 * min_cols:
             closed = ndimage.maximum_filter1d(cov[b], 3)
-            score_b = int(closed.sum())
-            if score_b >= min_cols:
-                scored.append((score_b, float(yy[b]), float(dd[b]), closed))
+            if closed.sum() >= min_cols:
+                scored.append((int(weighted[b]), float(yy[b]), float(dd[b]), closed))
     scored.sort(key=lambda t: -t[0])
     taken = np.zeros(h, bool)
     staves: list[_Staff] = []
@@ -289,8 +307,8 @@ def find_staves(lines_img: np.ndarray, dark: np.ndarray, space: float, opts: Det
         lo, hi = int(max(0, y - 1.5 * d)), int(min(h, y + 5.5 * d + 1))
         if taken[int(y) : int(y + 4 * d) + 1].any():
             continue
-        staff = _refine(dark, y, d, cols, min_cols)
-        if staff is None:
+        staff = _refine(line_ink, y, d, cols, min_cols)
+        if staff is None or _continues(lines_img, staff) or not _long_lines(lines_img, staff):
             continue
         staff.strength = float(score)
         taken[lo:hi] = True
@@ -298,6 +316,48 @@ def find_staves(lines_img: np.ndarray, dark: np.ndarray, space: float, opts: Det
         _check(opts.deadline)
     staves.sort(key=lambda s: s.top)
     return staves
+
+
+def _long_lines(lines_img: np.ndarray, staff: _Staff) -> bool:
+    """At least four of the five lines are thin long horizontal runs over much of the staff.
+
+    Why: a row of text ("Ped. * Ped.") or dense note heads can look like five rows
+    of ink, but only staff lines survive the long-run filter.
+    """
+    h = lines_img.shape[0]
+    cols = slice(staff.x0, staff.x1 + 1)
+    d = staff.space
+    reach = int(math.ceil(d / 2))
+    n = 0
+    for y in staff.lines:
+        r = int(round(y))
+        lo, hi = max(0, r - reach), min(h, r + reach + 1)
+        rows = lines_img[lo:hi, cols].mean(axis=1)  # share of the staff's width, per row
+        peak = rows[max(0, r - 2 - lo) : r + 3 - lo].max(initial=0)
+        if peak < 0.3:
+            continue
+        # a staff line is thin: few rows reach its peak coverage (a block of text does)
+        if (rows >= 0.7 * peak).sum() > max(6, 0.3 * d):
+            continue
+        n += 1
+    return n >= 4
+
+
+def _continues(lines_img: np.ndarray, staff: _Staff) -> bool:
+    """True if equally spaced long lines go on above or below (ruled paper, a table).
+
+    Two more full lines on one side are needed: one can be a beam or ledger lines.
+    """
+    h = lines_img.shape[0]
+    cols = slice(staff.x0, staff.x1 + 1)
+
+    def is_line(y: float) -> bool:
+        r = int(round(y))
+        return 1 <= r < h - 1 and lines_img[r - 1 : r + 2, cols].any(axis=0).mean() > 0.6
+
+    d = staff.space
+    return (is_line(staff.top - d) and is_line(staff.top - 2 * d)) or \
+        (is_line(staff.bottom + d) and is_line(staff.bottom + 2 * d))
 
 
 def _refine(dark: np.ndarray, y: float, d: float, cols: np.ndarray, min_cols: float) -> _Staff | None:
@@ -331,7 +391,7 @@ def _refine(dark: np.ndarray, y: float, d: float, cols: np.ndarray, min_cols: fl
         pos.append(lo + float((np.arange(a, b) * wts).sum() / max(wts.sum(), 1e-9)))
     lines = np.array(pos, dtype=np.float64)
     gaps = np.diff(lines)
-    if gaps.min() < 0.5 * d or gaps.max() > 1.5 * d:
+    if gaps.min() < 0.7 * gaps.mean() or gaps.max() > 1.3 * gaps.mean():
         return None
     return _Staff(lines=lines, x0=x0, x1=x1, space=float(gaps.mean()))
 
@@ -339,8 +399,8 @@ def _refine(dark: np.ndarray, y: float, d: float, cols: np.ndarray, min_cols: fl
 def _joined(dark: np.ndarray, a: _Staff, b: _Staff) -> bool:
     """True if ink bridges the gap between staff ``a`` and the staff ``b`` below it.
 
-    Looks near the staves' left ends (systemic barline, brace, bracket) and, for
-    barlines, across their common width.
+    Looks near the staves' left ends (systemic barline, brace, bracket); bar lines
+    further right are not trusted alone (stems and slurs cross gaps too).
     """
     h, w = dark.shape
     y0 = int(math.ceil(a.bottom + 1.5))
@@ -354,12 +414,61 @@ def _joined(dark: np.ndarray, a: _Staff, b: _Staff) -> bool:
     seg = ndimage.maximum_filter1d(seg, 3, axis=1)  # a column that wanders by a pixel
     frac = seg.mean(axis=0)
     edge = int(max(a.x0, b.x0) + 2 * sp) - left
-    if frac[: max(1, edge)].max() >= 0.85:
-        return True
-    # barlines further right: several columns fully bridged
-    solid = frac >= 0.95
-    lab, n = ndimage.label(solid)
-    return n >= 2 and (y1 - y0) < 12 * sp
+    return bool(frac[: max(1, edge)].max() >= 0.85)
+
+
+def _attach_ossia(groups: list[list[_Staff]]) -> list[list[_Staff]]:
+    """Attach a lone short staff (ossia, cue line) to the system just above it.
+
+    Why: an ossia printed under a system belongs to that line of music; as a system
+    of its own it would be a line nobody plays. Only a staff narrower than 60 % of
+    the widest system, no further from the system above than that system's own
+    staves are from each other, is attached.
+    """
+    if len(groups) < 2:
+        return groups
+    widest = max(max(s.x1 for s in g) - min(s.x0 for s in g) for g in groups)
+    out: list[list[_Staff]] = [groups[0]]
+    for g in groups[1:]:
+        prev = out[-1]
+        if len(g) == 1 and g[0].x1 - g[0].x0 < 0.6 * widest and len(prev) >= 2:
+            inner = max(b.top - a.bottom for a, b in zip(prev, prev[1:]))
+            if g[0].top - prev[-1].bottom <= 1.2 * inner:
+                out[-1] = prev + g
+                continue
+        out.append(g)
+    return out
+
+
+def _merge_by_page_pattern(groups: list[list[_Staff]]) -> list[list[_Staff]]:
+    """Join neighbouring groups whose staves add up to the page's usual system size.
+
+    Why: a faint or broken systemic barline can leave a solo staff apart from its
+    piano part while every other system on the page shows the pattern (say three
+    staves). The pieces are joined only if their gap is no wider than the gaps
+    inside the complete systems.
+    """
+    sizes = [len(g) for g in groups]
+    if len(groups) < 3:
+        return groups
+    counts = np.bincount(sizes)
+    m = int(np.argmax(counts * np.arange(len(counts))))  # the size most staves belong to
+    if m < 2 or counts[m] < 2:
+        return groups
+    inner = [b.top - a.bottom for g in groups if len(g) == m for a, b in zip(g, g[1:])]
+    limit = 1.15 * max(inner)
+    out: list[list[_Staff]] = []
+    i = 0
+    while i < len(groups):
+        g = groups[i]
+        if i + 1 < len(groups) and len(g) < m and len(g) + len(groups[i + 1]) == m \
+                and groups[i + 1][0].top - g[-1].bottom <= limit:
+            out.append(g + groups[i + 1])
+            i += 2
+            continue
+        out.append(g)
+        i += 1
+    return out
 
 
 def detect_systems(image: np.ndarray, opts: DetectOptions | None = None) -> list[System]:
@@ -371,22 +480,31 @@ def detect_systems(image: np.ndarray, opts: DetectOptions | None = None) -> list
     if image.ndim != 2 or image.shape[0] < 20 or image.shape[1] < 20:
         return []
     h, w = image.shape
-    dark = binarise(image)
+    t = otsu_threshold(image)
+    dark = image < t
     if dark.mean() < 0.002:
         return []
     _check(opts.deadline)
     angle, row_angles = estimate_skew(dark, opts.max_angle, opts.angle_step)
-    dsk, shifts = shear_rows(dark, row_angles, False)
+    grey, shifts = shear_rows(image, row_angles, 255)
+    dsk = grey < t
     _check(opts.deadline)
+    # Line ink: after deskewing, staff lines are horizontal, so averaging along rows
+    # removes noise but keeps a thin grey line (blurred, low-resolution scans) dark
+    # enough for a lighter threshold.
+    paper = float(np.percentile(image[:: 4, :: 4], 75))
+    t_line = min(paper - 12.0, t + 0.5 * (paper - t))
+    line_ink = ndimage.uniform_filter1d(grey, 5, axis=1) < t_line
     # long horizontal runs: erosion then dilation along rows (grey opening, O(N))
-    u8 = dsk.view(np.uint8)
+    # (a thin line between two pixel rows is inked in either: join row pairs first)
+    u8 = ndimage.maximum_filter1d(line_ink.view(np.uint8), 2, axis=0)
     run = max(8, int(round(w / 42)))  # 20 px at 835 px: two to five staff spaces
     lines_img = ndimage.maximum_filter1d(ndimage.minimum_filter1d(u8, run, axis=1), run, axis=1)
     space = _staff_space(lines_img)
-    if space <= 0:
+    if space <= 0 or space > w / 35:  # no lines, or "staves" too big to be music
         return []
     _check(opts.deadline)
-    staves = find_staves(lines_img, dsk, space, opts)
+    staves = find_staves(lines_img, dsk, line_ink, space, opts)
     opts.debug.update(angle=angle, space=space, staves=staves)
     if not staves:
         return []
@@ -398,6 +516,8 @@ def detect_systems(image: np.ndarray, opts: DetectOptions | None = None) -> list
             groups[-1].append(cur)
         else:
             groups.append([cur])
+    groups = _merge_by_page_pattern(groups)
+    groups = _attach_ossia(groups)
     systems = []
     for g in groups:
         top = g[0].top

@@ -141,7 +141,7 @@ class Document:
             zoom = dpi / 72.0
             pixels = page.rect.width * page.rect.height * zoom * zoom
             if pixels > MAX_DISPLAY_PIXELS:
-                zoom *= (MAX_DISPLAY_PIXELS / pixels) ** 0.5
+                zoom *= 0.99 * (MAX_DISPLAY_PIXELS / pixels) ** 0.5
             img = self._render(page, zoom)
             img.setflags(write=False)
             self._cache[key] = img

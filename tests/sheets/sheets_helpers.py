@@ -75,9 +75,11 @@ def draw_page(systems: list[SynthSystem], width: int = 835, height: int = 1181, 
                 for x in range(xa + 40, xb - 20, int(3.2 * sp)):
                     step = int(rng.integers(-4, 13))  # half spaces from the top line (ledger lines too)
                     cy = t + step * sp / 2
-                    yy, xx = np.ogrid[: img.shape[0], : img.shape[1]]
+                    r = int(sp) + 1
+                    ya, xa0 = max(0, int(cy) - r), max(0, x - r)
+                    yy, xx = np.ogrid[ya : int(cy) + r + 1, xa0 : x + r + 1]
                     head = ((xx - x) / (0.65 * sp)) ** 2 + ((yy - cy) / (0.45 * sp)) ** 2 <= 1
-                    img[head] = 0
+                    img[ya : ya + head.shape[0], xa0 : xa0 + head.shape[1]][head] = 0
                     img[int(cy - 3.2 * sp) : int(cy), int(x + 0.55 * sp) : int(x + 0.55 * sp) + 1] = 0
                     if step < 0 or step > 8:
                         for ledger in range(-2, step - 1, -2) if step < 0 else range(10, step + 1, 2):
