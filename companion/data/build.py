@@ -122,8 +122,9 @@ def build(sources: list[Source], opts: BuildOptions, workers: int = 1,
             summary.skipped_unchanged += 1
             continue
         todo.append((s, key, split))
-    # Small sources first: the most pieces per hour, and early feedback.
-    todo.sort(key=lambda t: (_size(t[0].path), t[0].piece_id))
+    # Cheap pieces first (the most pieces per hour, early feedback): verovio
+    # sources before LilyPond ones (which cost ~5x the CPU each), small before large.
+    todo.sort(key=lambda t: (t[0].engraver == "lilypond", _size(t[0].path), t[0].piece_id))
     log.info("%d pieces to build, %d unchanged, %d excluded", len(todo), summary.skipped_unchanged, len(dropped))
     bar = None
     if progress:
