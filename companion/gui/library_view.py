@@ -270,8 +270,8 @@ class LibraryView(QWidget):
             "remove folder", lambda ctx: self.backend.remove(ctx, [folder]),
             on_finished=lambda n: self.message.emit(f"Removed {n} document{'s' if n != 1 else ''} from the library"),
             on_failed=lambda m, user: self.error.emit("Remove folder", m),
+            on_done=self._end,
         )
-        self.task.signals.done.connect(self._end)
 
     def start_indexing(self, folders: list[Path], retry_errors: bool = False) -> Task | None:
         if self.task is not None:
@@ -289,8 +289,8 @@ class LibraryView(QWidget):
             on_progress=self._progress, on_finished=self._indexed,
             on_failed=lambda m, user: self.error.emit("Indexing failed", m),
             on_cancelled=lambda: self.message.emit("Indexing cancelled; finished files are kept and the next run resumes"),
+            on_done=self._end,
         )
-        self.task.signals.done.connect(self._end)
         return self.task
 
     def cancel(self) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -102,7 +102,6 @@ class LookupView(QWidget):
         self.task: Task | None = None
         self.result: LookupResult | None = None
         self.segments: list[tuple[float, float, ident.Position]] = []
-        self.player: Any = None
 
         self.drop_label = QLabel("<h3>Drop a recording here</h3>or use File ▸ Look up recording… (Ctrl+L).<br>"
                                  "The pieces it plays are listed with the systems they pass through; "
@@ -141,10 +140,9 @@ class LookupView(QWidget):
         self.open_btn = QPushButton("Open score here")
         self.open_btn.clicked.connect(lambda: self.open_segment(self.timeline.currentRow()))
         self.play_btn = QPushButton("Play from here")
+        self.play_btn.setToolTip("Play the recording from the selected segment (again: stop)")
         self.play_btn.clicked.connect(lambda: self.play_segment(self.timeline.currentRow()))
-        self.play_btn.setEnabled(self._multimedia_available())
-        if not self.play_btn.isEnabled():
-            self.play_btn.setToolTip("Playback needs Qt Multimedia, which is not installed")
+        self.playing = False
 
         top = QHBoxLayout()
         top.addWidget(self.file_label, 1)
@@ -198,11 +196,14 @@ class LookupView(QWidget):
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)
         self.cancel_btn.setVisible(True)
+        mine: dict[str, Task] = {}
         self.task = self.runner.start("lookup", run_lookup, self.cfg, path,
                                       on_progress=self._progress, on_finished=self._show,
                                       on_failed=self._failed,
-                                      on_cancelled=lambda: self.file_label.setText(f"{path.name}: cancelled"))
-        self.task.signals.done.connect(self._done)
+                                      on_cancelled=lambda: self.task is mine["task"] and self.file_label.setText(
+                                          f"{path.name}: cancelled"),
+                                      on_done=lambda: self._done(mine["task"]))
+        mine["task"] = self.task  # set before the queued "done" can be delivered (same thread)
         return self.task
 
     def cancel(self) -> None:
@@ -216,7 +217,9 @@ class LookupView(QWidget):
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(fraction * 1000))
 
-    def _done(self) -> None:
+    def _done(self, task: Task) -> None:
+        if self.task is not task:
+            return  # a lookup that was replaced by a newer one
         self.task = None
         self.progress.setVisible(False)
         self.cancel_btn.setVisible(False)
@@ -260,7 +263,7 @@ class LookupView(QWidget):
     def _update_buttons(self) -> None:
         has = bool(self.segments)
         self.open_btn.setEnabled(has)
-        self.play_btn.setEnabled(has and self._multimedia_available())
+        self.play_btn.setEnabled(has)
 
     # -- results ----------------------------------------------------------------------------------
     def open_segment(self, row: int) -> None:
@@ -268,26 +271,54 @@ class LookupView(QWidget):
             start, _end, pos = self.segments[row]
             self.open_at.emit(pos.document_id, pos.system, start)
 
-    @staticmethod
-    def _multimedia_available() -> bool:
-        try:
-            from PySide6 import QtMultimedia  # noqa: F401
-        except ImportError:
-            return False
-        return True
-
     def play_segment(self, row: int) -> None:
+        """Open the score at the segment and play the recording from its start (sounddevice output)."""
+        if self.playing:
+            self.stop_playback()
+            return
         if self.result is None or not 0 <= row < len(self.segments):
             return
-        from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
-
-        if self.player is None:
-            self.player = QMediaPlayer(self)
-            self.player.setAudioOutput(QAudioOutput(self))
-        self.player.setSource(QUrl.fromLocalFile(str(self.result.path)))
-        self.player.setPosition(int(self.segments[row][0] * 1000))
-        self.player.play()
+        start = self.segments[row][0]
         self.open_segment(row)
+        self.playing = True
+        self.play_btn.setText("Stop playback")
+        self.runner.start("play", _play, self.result.path, start, self.cfg.audio.sample_rate,
+                          on_failed=lambda m, user: self.error.emit("Play recording", m),
+                          on_done=self._played)
+
+    def stop_playback(self) -> None:
+        try:
+            import sounddevice
+
+            sounddevice.stop()
+        except Exception as exc:  # no audio system: nothing is playing anyway
+            log.debug("stop playback: %s", exc)
+
+    def _played(self) -> None:
+        self.playing = False
+        self.play_btn.setText("Play from here")
+
+
+def _play(ctx: TaskContext, path: Path, start: float, sample_rate: int) -> None:
+    """Decode and play from ``start`` seconds, until the end, stop, or cancel."""
+    from companion.audio import load_audio
+    from companion.errors import AudioError
+
+    signal = load_audio(path, sample_rate=sample_rate)
+    ctx.check()
+    try:
+        import sounddevice
+
+        sounddevice.play(signal[int(start * sample_rate):], sample_rate)
+        while sounddevice.get_stream().active:
+            if ctx.cancelled:
+                sounddevice.stop()
+                break
+            sounddevice.sleep(100)
+    except (OSError, ValueError) as exc:  # no PortAudio, or no output device
+        raise AudioError(f"the recording cannot be played here: {exc}") from exc
+    except Exception as exc:  # sounddevice.PortAudioError
+        raise AudioError(f"the recording cannot be played here: {exc}") from exc
 
 
 def _clock(t: float) -> str:

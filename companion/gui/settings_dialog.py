@@ -139,10 +139,11 @@ class SettingsDialog(QDialog):
                         two_pages=self.layout_box.currentIndex() == 1, confidence=self.confidence.value())
 
     def core_values(self) -> dict[str, Any]:
-        device = self.device.currentData()
-        if device is None:
-            device = self.device.currentText().strip()
-            device = "" if device == "(system default)" else device
+        text = self.device.currentText().strip()
+        if text == self.device.itemText(self.device.currentIndex()):
+            device = self.device.currentData() or ""
+        else:  # a name typed in (a device that is not plugged in now)
+            device = "" if text in ("", "(system default)") else text
         return {
             "paths": {"library_dir": str(Path(self.library.text()).expanduser())},
             "models_dir": str(Path(self.models.text()).expanduser()),

@@ -257,8 +257,8 @@ class TrainingView(QWidget):
             on_failed=lambda m, user: (self.status.setText(f"Training failed: {m}"), self.error.emit("Training", m)),
             on_cancelled=lambda: self.status.setText(
                 "Cancelled. The run is saved: Resume continues where it stopped."),
+            on_done=lambda: self._set_running(False),
         )
-        self.task.signals.done.connect(lambda: self._set_running(False))
         self.timer.start()
         return self.task
 

@@ -129,8 +129,11 @@ class TaskRunner(QObject):
         on_finished: Callable[[Any], None] | None = None,
         on_failed: Callable[[str, bool], None] | None = None,
         on_cancelled: Callable[[], None] | None = None,
+        on_done: Callable[[], None] | None = None,
         **kwargs: Any,
     ) -> Task:
+        """Start ``fn(ctx, *args, **kwargs)``; the callbacks are connected before it starts
+        (connecting after ``start`` could miss the signals of a task that ends at once)."""
         task = Task(name, fn, *args, **kwargs)
         if on_progress:
             task.signals.progress.connect(on_progress)
@@ -140,6 +143,8 @@ class TaskRunner(QObject):
             task.signals.failed.connect(on_failed)
         if on_cancelled:
             task.signals.cancelled.connect(on_cancelled)
+        if on_done:
+            task.signals.done.connect(on_done)
         task.signals.done.connect(lambda t=task: self._ended(t))
         self.active.append(task)
         self.task_started.emit(task)

@@ -104,3 +104,48 @@ def test_files_that_are_not_audio_or_pdf_are_refused(qtbot, window, tmp_path: Pa
     other = tmp_path / "notes.txt"
     other.write_text("hello")
     assert _drop(window, other) is False
+
+
+def test_play_from_here_plays_the_recording_from_the_segment(qtbot, window, score_folder: Path, tmp_path: Path,
+                                                             monkeypatch) -> None:
+    import sys
+    import types
+
+    import companion.engine
+
+    index_folder(qtbot, window, score_folder)
+    bach = next(d for d in window.library.document_rows() if d.title == "Prelude in C")
+    pages = [s.page for s in window.backend.systems(bach.id)]
+
+    def lookup_recording(cfg, library_dir, audio_path, progress=None, cancel=None):
+        from companion.audio import log_spectrogram
+
+        spec = log_spectrogram(audio_path)
+        eng = ToneEngine(bach.id, bach.title, pages)
+        return [eng.on_frames(spec[i : i + 10], i / 20.0) for i in range(0, len(spec) - 9, 10)]
+
+    played = []
+    fake = types.SimpleNamespace(
+        play=lambda data, sr: played.append((len(data), sr)),
+        get_stream=lambda: types.SimpleNamespace(active=False),
+        stop=lambda: None, sleep=lambda ms: None)
+    monkeypatch.setitem(sys.modules, "sounddevice", fake)
+    monkeypatch.setattr(companion.engine, "lookup_recording", lookup_recording, raising=False)
+    audio = write_tones(tmp_path / "take.wav", seconds_per_tone=1.0)
+    window.look_up(audio)
+    view = window.lookup
+    qtbot.waitUntil(lambda: view.result is not None and view.task is None, timeout=30000)
+    view.timeline.selectRow(2)
+    start = view.segments[2][0]
+    view.play_btn.click()
+    qtbot.waitUntil(lambda: bool(played) and not view.playing, timeout=10000)
+    total = int(round(view.result.duration * 22050))
+    assert played[0][1] == 22050
+    assert abs(played[0][0] - (total - int(start * 22050))) <= 1, "playback starts at the segment"
+    assert window.score.canvas.current_system == 2
+
+
+def test_dropping_a_pdf_opens_it_in_the_score_view(qtbot, window, score_folder: Path) -> None:
+    assert _drop(window, score_folder / "Satie - Gymnopedie 1.pdf")
+    assert window.view_name() == "Score"
+    assert window.score.document is not None and window.score.document.n_pages == 1
