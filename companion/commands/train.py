@@ -60,7 +60,11 @@ def run_train(args: argparse.Namespace, cfg: Config) -> int:
     bar: list[tqdm] = []
 
     def on_progress(p: Progress) -> None:
-        if p.phase == "train" and not args.no_progress:
+        if p.phase == "train" and args.no_progress:
+            if p.step % 50 == 0:  # a heartbeat line for logs
+                print(f"epoch {p.epoch} step {p.step}/{p.steps}  loss {p.loss:.3f}  {p.pairs_per_s:.0f} pairs/s",
+                      flush=True)
+        elif p.phase == "train":
             if not bar or bar[0].desc != f"epoch {p.epoch}":
                 if bar:
                     bar[0].close()
