@@ -74,6 +74,13 @@ def run_training(ctx: TaskContext, mode: str, data: str, out_dir: Path, epochs: 
     return train(cfg, [forward], cancel_event=ctx.cancel_event, resume=resume)
 
 
+def run_build_scans(ctx: TaskContext, scans: Path, out: Path) -> Any:
+    from companion.gui.process_job import run_in_process
+    from companion.training.scans import prepare_scan_snippets
+
+    return run_in_process(ctx, prepare_scan_snippets, scans, out)
+
+
 class TrainingView(QWidget):
     message = Signal(str)
     error = Signal(str, str)
@@ -96,11 +103,12 @@ class TrainingView(QWidget):
         self.recordings_edit = self._folder_edit("Your recordings (audio)")
         self.data_edit = self._folder_edit("Prepared training data (built from the folders above)")
         self.synthetic = QCheckBox("Use a tiny synthetic set (a quick check that training works)")
-        self.build_btn = QPushButton("Build data")
-        builder = importlib.util.find_spec("companion.data") is not None
-        self.build_btn.setEnabled(False)
-        self.build_btn.setToolTip("Building data runs the corpus builder (companion.data)"
-                                  if builder else "The corpus builder (companion.data) is not installed yet")
+        self.build_btn = QPushButton("Build data from scans")
+        self.build_btn.setToolTip("Cut unlabelled snippets from the systems of your scans (for pre-training the "
+                                  "sheet encoder). Aligned pairs from symbolic scores and recordings are built "
+                                  "with 'companion data build' / 'companion data pack'.")
+        self.build_btn.clicked.connect(self.build_data)
+        self.build_task: Task | None = None
         data_box = QGroupBox("Data")
         form = QFormLayout(data_box)
         form.addRow("Symbolic scores:", self._with_browse(self.scores_edit))
@@ -262,7 +270,47 @@ class TrainingView(QWidget):
         self.timer.start()
         return self.task
 
+    def build_data(self) -> Task | None:
+        """Prepare scan snippets (``sheet.npy``) in a child process; then pre-training can use them."""
+        scans = Path(self.scans_edit.text().strip()).expanduser()
+        if not self.scans_edit.text().strip() or not scans.is_dir():
+            self.error.emit("Build data", "Choose the folder of your scanned scores (PDF) first.")
+            return None
+        if self.build_task is not None or self.task is not None:
+            return None
+        out = Path(self.run_dir.text()).expanduser() / "scan-snippets"
+        self.status.setText(f"Cutting snippets from the scans in {scans}…")
+        self.progress.setRange(0, 0)
+        self.build_btn.setEnabled(False)
+        self.cancel_btn.setEnabled(True)
+        self.build_task = self.runner.start(
+            "build data", run_build_scans, scans, out,
+            on_finished=lambda summary: self._built(out, summary),
+            on_failed=lambda m, user: (self.status.setText(f"Building data failed: {m}"),
+                                       self.error.emit("Build data", m)),
+            on_cancelled=lambda: self.status.setText("Building data cancelled."),
+            on_done=self._build_done,
+        )
+        return self.build_task
+
+    def _built(self, out: Path, summary: Any) -> None:
+        self.data_edit.setText(str(out))
+        self.synthetic.setChecked(False)
+        self.mode_box.setCurrentIndex(self.mode_box.findData("simclr-sheet"))
+        n = summary.get("snippets", summary.get("n", "")) if isinstance(summary, dict) else ""
+        self.status.setText(f"Scan snippets ready in {out}{f' ({n} snippets)' if n != '' else ''}: "
+                            "pre-train the sheet encoder with them.")
+
+    def _build_done(self) -> None:
+        self.build_task = None
+        self.build_btn.setEnabled(True)
+        self.cancel_btn.setEnabled(self.task is not None)
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+
     def cancel(self) -> None:
+        if self.build_task is not None:
+            self.build_task.cancel()
         if self.task is not None:
             self.task.cancel()
             self.status.setText("Cancelling after the current step… (Resume continues from the last save)")

@@ -48,3 +48,10 @@ def test_training_without_data_asks_for_it(qtbot, window) -> None:
     view.data_edit.setText("")
     assert view.start() is None
     assert window.errors and "training data" in window.errors[-1][1]
+
+
+def test_build_data_needs_a_scans_folder(qtbot, window, tmp_path: Path) -> None:
+    view = window.training
+    view.scans_edit.setText(str(tmp_path / "no such folder"))
+    assert view.build_data() is None
+    assert window.errors and "scanned scores" in window.errors[-1][1]

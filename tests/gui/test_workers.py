@@ -76,3 +76,29 @@ def test_cancel_stops_a_running_task(qtbot, runner) -> None:
     task.cancel()
     qtbot.waitUntil(lambda: cancelled == [True], timeout=5000)
     assert finished == [] and task.state == "cancelled"
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _refuse(x: int) -> int:
+    raise CompanionError(f"cannot use {x}")
+
+
+def _sleep_long(x: float) -> None:
+    time.sleep(x)
+
+
+def test_jobs_in_a_child_process_return_fail_and_cancel(qtbot, runner) -> None:
+    from companion.gui.process_job import run_in_process
+
+    results, failures, cancelled = [], [], []
+    runner.start("square", lambda ctx: run_in_process(ctx, _square, 7), on_finished=results.append)
+    runner.start("refuse", lambda ctx: run_in_process(ctx, _refuse, 3), on_failed=lambda m, u: failures.append((m, u)))
+    slow = runner.start("slow", lambda ctx: run_in_process(ctx, _sleep_long, 60.0),
+                        on_cancelled=lambda: cancelled.append(True))
+    qtbot.waitUntil(lambda: results == [49] and len(failures) == 1, timeout=60000)
+    assert failures == [("cannot use 3", True)]
+    slow.cancel()
+    qtbot.waitUntil(lambda: cancelled == [True], timeout=10000)
