@@ -97,8 +97,10 @@ def run_build(args: argparse.Namespace, cfg: Config) -> int:
 def run_summary(args: argparse.Namespace, cfg: Config) -> int:
     from companion.data import store
 
-    index = json.loads((args.corpus / "index.json").read_text(encoding="utf-8")) \
-        if (args.corpus / "index.json").exists() else store.write_index(args.corpus, False)
+    if not (args.corpus / "corpus.json").exists():
+        raise DataError(f"{args.corpus} is not a corpus folder (no corpus.json)")
+    kind = json.loads((args.corpus / "corpus.json").read_text(encoding="utf-8")).get("kind")
+    index = store.write_index(args.corpus, evaluation=kind == "evaluation")  # current, even mid-build
     report = store.read_report(args.corpus)
     if args.json:
         print(json.dumps({"totals": index["totals"], "by_engraver": index["by_engraver"],

@@ -13,7 +13,9 @@ import json
 import logging
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -132,27 +134,56 @@ def build(sources: list[Source], opts: BuildOptions, workers: int = 1,
 
         bar = tqdm(total=len(todo), unit="piece", desc="building corpus", dynamic_ncols=True)
     failures = {f["piece"]: f for f in store.read_report(out).get("failed", [])}
+    previous = _interrupt_on_sigterm()
     try:
         if workers <= 1:
             for s, key, split in todo:
                 _record(build_piece(s, key, split, opts), s, summary, failures, bar)
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
                 futs = {pool.submit(build_piece, s, key, split, opts): s for s, key, split in todo}
-                for fut in as_completed(futs):
-                    s = futs[fut]
-                    try:
-                        result = fut.result()
-                    except Exception as exc:  # a crashed worker process
-                        result = {"ok": False, "reason": f"worker crashed: {exc}"}
-                    _record(result, s, summary, failures, bar)
+                try:
+                    for fut in as_completed(futs):
+                        s = futs[fut]
+                        try:
+                            result = fut.result()
+                        except Exception as exc:  # a crashed worker process
+                            result = {"ok": False, "reason": f"worker crashed: {exc}"}
+                        _record(result, s, summary, failures, bar)
+                except BaseException:
+                    # Interrupted: stop now rather than finish the running pieces;
+                    # their temporary folders are removed by the next build.
+                    procs = list((getattr(pool, "_processes", None) or {}).values())
+                    for proc in procs:
+                        proc.terminate()
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
     finally:
         if bar:
             bar.close()
         summary.seconds = time.time() - t0
         store.write_report(out, list(failures.values()), dropped, summary.seconds)
         store.write_index(out, evaluation=opts.evaluation)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return summary
+
+
+def _worker_init() -> None:
+    """Workers die on SIGTERM (the parent's KeyboardInterrupt handler is not for them)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the parent
+
+
+def _interrupt_on_sigterm():
+    """Make ``kill PID`` behave like Ctrl-C so the index and report are written."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def _cpu_seconds() -> float:
