@@ -55,10 +55,15 @@ K:Ab
 A,CEA cAEC | A,CEA cAEC | EGBe gecA | A8 |]
 """
 
-LILYPOND = r"""\version "2.18.2"
-\header { title = "LilyPond test piece" composer = "Tester" }
+# The music lives in an included file one folder up, as in Mutopia collections.
+LILYPOND_MUSIC = r"""\version "2.18.2"
 upper = \relative c'' { \tempo 4 = 96 c4 d e f | g a b c | c b a g | f e d c~ | c1 \bar "|." }
 lower = \relative c { \clef bass c2 g | c2 g | a2 e | f2 g | c,1 }
+"""
+
+LILYPOND = r"""\version "2.18.2"
+\include "../common/music.ily"
+\header { title = "LilyPond test piece" composer = "Tester" }
 \score {
   \new PianoStaff << \new Staff \upper \new Staff \lower >>
   \layout { }
@@ -73,6 +78,8 @@ def write_sources(folder: Path, joplin: bool = False) -> Path:
     ly = folder / "lily" / "lily-test"
     ly.mkdir(parents=True, exist_ok=True)
     (ly / "lily-test.ly").write_text(LILYPOND, encoding="utf-8")
+    (folder / "lily" / "common").mkdir(exist_ok=True)
+    (folder / "lily" / "common" / "music.ily").write_text(LILYPOND_MUSIC, encoding="utf-8")
     if joplin:
         (folder / "maple-leaf.abc").write_text(JOPLIN_ABC, encoding="utf-8")
     return folder
