@@ -346,18 +346,18 @@ def _long_lines(lines_img: np.ndarray, staff: _Staff) -> bool:
 def _continues(lines_img: np.ndarray, staff: _Staff) -> bool:
     """True if equally spaced long lines go on above or below (ruled paper, a table).
 
-    Two more full lines on one side are needed: one can be a beam or ledger lines.
+    Three more full-width lines on one side are needed: stacked beams can make two.
     """
     h = lines_img.shape[0]
     cols = slice(staff.x0, staff.x1 + 1)
 
     def is_line(y: float) -> bool:
         r = int(round(y))
-        return 1 <= r < h - 1 and lines_img[r - 1 : r + 2, cols].any(axis=0).mean() > 0.6
+        return 1 <= r < h - 1 and lines_img[r - 1 : r + 2, cols].any(axis=0).mean() > 0.85
 
     d = staff.space
-    return (is_line(staff.top - d) and is_line(staff.top - 2 * d)) or \
-        (is_line(staff.bottom + d) and is_line(staff.bottom + 2 * d))
+    return all(is_line(staff.top - k * d) for k in (1, 2, 3)) or \
+        all(is_line(staff.bottom + k * d) for k in (1, 2, 3))
 
 
 def _refine(dark: np.ndarray, y: float, d: float, cols: np.ndarray, min_cols: float) -> _Staff | None:
