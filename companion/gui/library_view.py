@@ -105,6 +105,8 @@ class LibraryView(QWidget):
         for c in range(1, len(COLUMNS)):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         self.table.doubleClicked.connect(self._activated)
+        self.table.verticalScrollBar().valueChanged.connect(lambda _v: self.request_visible_thumbnails())
+        self.search.textChanged.connect(lambda _t: self.request_visible_thumbnails())
 
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
@@ -190,7 +192,21 @@ class LibraryView(QWidget):
             self.empty_label.setVisible(True)
         else:
             self.empty_label.setVisible(False)
+        self.request_visible_thumbnails()
         self.library_changed.emit()
+
+    def request_visible_thumbnails(self) -> None:
+        """Draw thumbnails only for the rows on screen: a library of thousands of scores must not
+        queue thousands of renders in front of the page the user is reading."""
+        first = max(0, self.table.rowAt(0))
+        last = self.table.rowAt(self.table.viewport().height() - 1)
+        last = self.proxy.rowCount() - 1 if last < 0 else last
+        for r in range(first, min(last + 1, first + 40)):
+            doc = self.proxy.index(r, 0).data(DOC_ROLE)
+            if doc is not None and doc.status != "error":
+                item = self.model.item(self._rows.get(doc.path, -1), 0) if doc.path in self._rows else None
+                if item is not None and item.icon().isNull():
+                    self.cache.request(doc.path, 0, THUMB_W * 2)
 
     @property
     def busy(self) -> bool:
@@ -201,7 +217,7 @@ class LibraryView(QWidget):
         title = QStandardItem(doc.title or Path(doc.path).stem)
         title.setData(doc, DOC_ROLE)
         title.setToolTip(doc.path)
-        image = self.cache.get(doc.path, 0, THUMB_W * 2) if doc.status != "error" else None
+        image = self.cache.get_cached(doc.path, 0, THUMB_W * 2) if doc.status != "error" else None
         if image is not None:
             title.setIcon(QIcon(QPixmap.fromImage(image)))
         status_text = {"indexed": "Indexed", "error": "Error"}.get(doc.status, doc.status.capitalize())
@@ -224,7 +240,7 @@ class LibraryView(QWidget):
         row = self._rows.get(path)
         if row is None or page != 0:
             return
-        image = self.cache.get(path, 0, THUMB_W * 2)
+        image = self.cache.get_cached(path, 0, THUMB_W * 2)
         if image is not None:
             self.model.item(row, 0).setIcon(QIcon(QPixmap.fromImage(image)))
 

@@ -128,8 +128,8 @@ class ListenPanel(QWidget):
         self.spec_img = pg.ImageItem()
         self.spec_img.setLookupTable(pg.colormap.get("inferno").getLookupTable(nPts=256))
         self.spec_plot.addItem(self.spec_img)
-        self.spec_img.setRect(-SPEC_SECONDS, 0, SPEC_SECONDS, 92)
         self.spec_img.setImage(self._spec, levels=(0.0, 3.0), autoLevels=False)
+        self.spec_img.setRect(-SPEC_SECONDS, 0, SPEC_SECONDS, 92)  # after setImage: it needs the image size
         self.spec_plot.setXRange(-SPEC_SECONDS, 0, padding=0)
         self.spec_plot.setYRange(0, 92, padding=0)
 

@@ -129,6 +129,7 @@ class MainWindow(QMainWindow):
             view.error.connect(self.show_error)
         self.listen.message.connect(self.show_message)
         self.library.open_document.connect(self.open_library_document)
+        self.library.library_changed.connect(self._doc_cache.clear)  # systems may have been re-detected
         self.listen.identified.connect(self.on_identification)
         self.lookup.open_at.connect(self.open_at)
         self.score.system_chosen.connect(self._system_clicked)

@@ -70,6 +70,14 @@ class PageCache(QObject):
         self.request(*key)
         return None
 
+    def get_cached(self, path: str, page: int, width_px: int) -> QImage | None:
+        """The page at the (stepped) width if cached; never schedules a render."""
+        key = (str(path), page, self.step(width_px))
+        image = self._images.get(key)
+        if image is not None:
+            self._images.move_to_end(key)
+        return image
+
     def any_size(self, path: str, page: int) -> QImage | None:
         """The largest cached rendering of the page (to show scaled while the exact one renders)."""
         best: QImage | None = None

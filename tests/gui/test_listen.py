@@ -44,6 +44,10 @@ def test_input_file_is_identified_highlighted_and_turns_the_page(qtbot, window, 
     first_seen = sorted(set(seen), key=seen.index)
     assert first_seen == list(range(6)), "every system, in the order played"
     assert panel.frames_seen > 100, "the live spectrogram received frames"
+    shown = panel.spec_img.mapRectToParent(panel.spec_img.boundingRect())
+    assert (round(shown.left()), round(shown.width()), round(shown.height())) == (-10, 10, 92), \
+        "the spectrogram fills the last 10 s of the plot"
+    assert float(panel.spec_img.image.max()) > 0.5, "and shows the tones"
     assert panel.ident_title.text() == "Prelude in C"
     assert len(panel.history) == len(idents)
 
