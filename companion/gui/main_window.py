@@ -266,7 +266,10 @@ class MainWindow(QMainWindow):
             self.score.canvas.confident = False
             self.score.canvas.update()
             return
-        confident = ident.sure and pos.confidence >= self.prefs.confidence
+        # the engine's "sure" already weighs the evidence; the threshold applies to the piece's confidence
+        # (a system's own probability is spread over its neighbours and is often low while following well)
+        piece = next((p for p in ident.pieces if p.document_id == pos.document_id), None)
+        confident = ident.sure and (piece.confidence if piece else pos.confidence) >= self.prefs.confidence
         doc = self.library_document(pos.document_id)
         if doc is None:
             return

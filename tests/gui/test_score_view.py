@@ -83,3 +83,24 @@ def test_corrupt_pdf_is_an_error_dialog_not_a_crash(qtbot, window, tmp_path: Pat
     assert "broken.pdf" in window.errors[-1][1]
     missing = window.open_pdf(tmp_path / "gone.pdf")
     assert missing is None and "does not exist" in window.errors[-1][1]
+
+
+def test_identifications_drive_the_score_only_when_sure(qtbot, window, score_folder: Path) -> None:
+    from companion.gui.identification import Identification, Position, RankedPiece
+
+    index_folder(qtbot, window, score_folder)
+    bach = next(d for d in window.library.document_rows() if d.title == "Prelude in C")
+
+    def ident(system: int, sure: bool, piece_conf: float, sys_conf: float = 0.3) -> Identification:
+        page = 0 if system < 3 else 1
+        return Identification(1.0, (RankedPiece(bach.id, bach.title, piece_conf),),
+                              Position(bach.id, page, system, sys_conf), sure)
+
+    window.on_identification(ident(1, sure=False, piece_conf=0.9))
+    assert window.score.document is None, "never open a score on a guess"
+    window.on_identification(ident(1, sure=True, piece_conf=0.8))
+    assert window.score.document.title == "Prelude in C" and window.score.canvas.current_system == 1
+    window.on_identification(ident(4, sure=True, piece_conf=0.3))  # below the 0.5 threshold
+    assert window.score.canvas.current_system == 1 and not window.score.canvas.confident
+    window.on_identification(ident(4, sure=True, piece_conf=0.7))
+    assert window.score.canvas.current_system == 4 and window.score.canvas.first_page == 1
