@@ -19,6 +19,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -136,28 +137,7 @@ def build(sources: list[Source], opts: BuildOptions, workers: int = 1,
     failures = {f["piece"]: f for f in store.read_report(out).get("failed", [])}
     previous = _interrupt_on_sigterm()
     try:
-        if workers <= 1:
-            for s, key, split in todo:
-                _record(build_piece(s, key, split, opts), s, summary, failures, bar)
-        else:
-            with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
-                futs = {pool.submit(build_piece, s, key, split, opts): s for s, key, split in todo}
-                try:
-                    for fut in as_completed(futs):
-                        s = futs[fut]
-                        try:
-                            result = fut.result()
-                        except Exception as exc:  # a crashed worker process
-                            result = {"ok": False, "reason": f"worker crashed: {exc}"}
-                        _record(result, s, summary, failures, bar)
-                except BaseException:
-                    # Interrupted: stop now rather than finish the running pieces;
-                    # their temporary folders are removed by the next build.
-                    procs = list((getattr(pool, "_processes", None) or {}).values())
-                    for proc in procs:
-                        proc.terminate()
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
+        _run_pool(todo, opts, max(1, workers), summary, failures, bar)
     finally:
         if bar:
             bar.close()
@@ -167,6 +147,56 @@ def build(sources: list[Source], opts: BuildOptions, workers: int = 1,
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return summary
+
+
+def _run_pool(todo: list, opts: BuildOptions, workers: int, summary: BuildSummary,
+              failures: dict, bar, isolated: bool = False) -> None:
+    """Build ``todo`` in worker processes. A worker that dies (verovio segfaults on
+    a few sources) breaks the pool: the pieces that were in flight are then run
+    one at a time in a fresh process (a piece that crashes alone is failed), and
+    the rest are resubmitted to a new pool."""
+    pending = list(todo)
+    while pending:
+        order = [item[0].piece_id for item in pending]
+        done: set[str] = set()
+        retry: list = []
+        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
+            futs = {pool.submit(build_piece, s, key, split, opts): (s, key, split) for s, key, split in pending}
+            try:
+                for fut in as_completed(futs):
+                    item = futs[fut]
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool:
+                        retry.append(item)
+                        continue
+                    except Exception as exc:  # pickling errors and the like
+                        result = {"ok": False, "reason": f"worker error: {exc}"}
+                    done.add(item[0].piece_id)
+                    _record(result, item[0], summary, failures, bar)
+            except BaseException:
+                # Interrupted: stop now rather than finish the running pieces;
+                # their temporary folders are removed by the next build.
+                procs = list((getattr(pool, "_processes", None) or {}).values())
+                for proc in procs:
+                    proc.terminate()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+        if not retry:
+            return
+        if isolated:
+            for item in retry:
+                _record({"ok": False, "reason": "the engraver crashed the worker process (segfault)"},
+                        item[0], summary, failures, bar)
+            return
+        # The pieces in flight were the first unfinished ones in submission order.
+        suspects = set([pid for pid in order if pid not in done][: workers + 1])
+        retry.sort(key=lambda it: order.index(it[0].piece_id))
+        log.info("a worker crashed; retrying %d pieces in isolation", len(suspects))
+        for item in retry:
+            if item[0].piece_id in suspects:
+                _run_pool([item], opts, 1, summary, failures, bar, isolated=True)
+        pending = [item for item in retry if item[0].piece_id not in suspects]
 
 
 def _worker_init() -> None:

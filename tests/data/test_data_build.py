@@ -165,3 +165,33 @@ def test_cli_build_resumes_and_applies_exclude_list(small_corpus, tmp_path, caps
     assert sum(v["pieces"] for v in store.pack(small_corpus["out"]).values()) == 1
     assert main(["data", "build", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 1
     assert "source not found" in capsys.readouterr().err
+
+
+def _crash_on_abc(src, key, split, opts):
+    """Stands in for a verovio segfault: the worker process dies on one piece."""
+    import os
+
+    from companion.data import build as build_module
+
+    if src.kind == "abc":
+        os._exit(11)
+    return build_module._real_build_piece(src, key, split, opts)
+
+
+def test_a_crashing_worker_fails_only_its_piece(small_corpus, tmp_path, monkeypatch):
+    import shutil
+
+    from companion.data import build as build_module
+    from companion.data.build import BuildOptions, build
+    from companion.data.sources import find_sources
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("kern-test.krn", "abc-test.abc"):
+        shutil.copy(small_corpus["src"] / name, src / name)
+    monkeypatch.setattr(build_module, "_real_build_piece", build_module.build_piece, raising=False)
+    monkeypatch.setattr(build_module, "build_piece", _crash_on_abc)
+    s = build(find_sources([src]), BuildOptions(out=tmp_path / "out", soundfonts=("FluidR3_GM.sf2",),
+                                                page_width_px=600), workers=2, progress=False)
+    assert s.built == 1
+    assert len(s.failed) == 1 and "crashed" in s.failed[0]["reason"] and "abc" in s.failed[0]["piece"]
