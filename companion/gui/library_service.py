@@ -118,11 +118,10 @@ class LibraryBackend:
                                 [str(f) for f in folders], retry_errors)
 
     def remove(self, ctx: Any, paths: list[str]) -> int:
-        from companion.library.indexer import Indexer
-
-        factory = self.embedder_factory or _no_embedder
-        with Indexer(self.directory, None, factory) as indexer:
-            return indexer.remove(paths)
+        """Forget the documents under ``paths`` and republish (in the indexing process: rebuilding a
+        large index takes long and holds the GIL)."""
+        return INDEX_WORKER.run(ctx, self.directory, self.embedder_factory or _no_embedder, list(paths),
+                                job=remove_job)
 
 
 CANCEL_GRACE_S = 15.0
@@ -158,14 +157,29 @@ def index_job(directory: Path, frontend_factory: FrontendFactory, embedder_facto
         send(("error", f"{type(exc).__name__}: {exc}", False))
 
 
+def remove_job(directory: Path, embedder_factory: EmbedderFactory, paths: list[str],
+               send: Callable[[tuple], None], cancel: Any) -> None:
+    """Remove documents and republish (runs in the indexing process)."""
+    from companion.library.indexer import Indexer
+
+    try:
+        with Indexer(Path(directory), None, embedder_factory) as indexer:
+            send(("done", indexer.remove(paths)))
+    except CompanionError as exc:
+        send(("error", str(exc), True))
+    except Exception as exc:
+        log.exception("removing documents failed")
+        send(("error", f"{type(exc).__name__}: {exc}", False))
+
+
 def _worker_main(jobs: Any, messages: Any, cancel: Any) -> None:
     """The indexing process: run jobs until told to stop (None)."""
     while True:
         job = jobs.get()
         if job is None:
             return
-        job_id, args = job
-        index_job(*args, send=lambda msg, job_id=job_id: messages.put((job_id, msg)), cancel=cancel)
+        job_id, fn, args = job
+        fn(*args, send=lambda msg, job_id=job_id: messages.put((job_id, msg)), cancel=cancel)
 
 
 class IndexWorker:
@@ -199,7 +213,8 @@ class IndexWorker:
             self._proc.join(2.0)
         self._proc = None
 
-    def run(self, ctx: Any, *args: Any) -> Any:
+    def run(self, ctx: Any, *args: Any, job: Callable[..., None] | None = None) -> Any:
+        """Run ``job(*args, send=..., cancel=...)`` (default: :func:`index_job`) in the process."""
         from companion.gui.workers import Cancelled
 
         with self._lock:
@@ -207,7 +222,7 @@ class IndexWorker:
             self._cancel.clear()
             self._next_id += 1
             job_id = self._next_id
-            self._jobs.put((job_id, args))
+            self._jobs.put((job_id, job or index_job, args))
             cancel_at: float | None = None
             while True:
                 if ctx.cancelled and cancel_at is None:
