@@ -55,17 +55,14 @@ def test_shortcuts_switch_views_and_the_view_is_remembered(qtbot, window, _isola
     assert again.view_name() == "Score"
 
 
-def test_about_shows_the_model_card(qtbot, _isolated_home, tmp_path: Path) -> None:
-    from companion.config import load_config
-    from companion.gui.main_window import MainWindow
+def test_about_shows_the_model_card(qtbot, window, tmp_path: Path) -> None:
+    import dataclasses
 
     models = tmp_path / "models"
     models.mkdir()
     (models / "README.md").write_text("# Model card\nsnippet encoder v3, MRR 0.41 on <held-out> pieces\n")
-    w = MainWindow(load_config(models_dir=str(models)))
-    qtbot.addWidget(w)
-    text = w._about_text()
+    window.cfg = dataclasses.replace(window.cfg, models_dir=models)
+    text = window._about_text()
     assert "snippet encoder v3" in text and "&lt;held-out&gt;" in text
-    none = MainWindow(load_config(models_dir=str(tmp_path / "empty")))
-    qtbot.addWidget(none)
-    assert "No model card installed" in none._about_text()
+    window.cfg = dataclasses.replace(window.cfg, models_dir=tmp_path / "empty")
+    assert "No model card installed" in window._about_text()
