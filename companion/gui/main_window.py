@@ -202,7 +202,8 @@ class MainWindow(QMainWindow):
         self.error_shown.emit(title, message)
 
     def _tasks_changed(self) -> None:
-        names = [t.name for t in self.runner.active if not t.name.startswith("render")]
+        quick = ("render", "list library", "list devices")  # short, frequent: no busy indicator
+        names = [t.name for t in self.runner.active if not t.name.startswith(quick)]
         self.busy.setVisible(bool(names))
         self.tasks_label.setText(", ".join(sorted(set(names))))
 
