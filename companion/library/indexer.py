@@ -90,13 +90,15 @@ _worker: dict = {}
 def _exit_with_parent(parent: int) -> None:
     """A killed indexer must not leave its workers behind (they would hold its pipes open)."""
     while True:
-        time.sleep(0.5)
         if os.getppid() != parent:
             os._exit(1)
+        time.sleep(0.5)
 
 
-def _init_worker(frontend: SheetFrontEnd, embedder_factory: EmbedderFactory, threads: int) -> None:
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+def _init_worker(parent: int, frontend: SheetFrontEnd, embedder_factory: EmbedderFactory, threads: int) -> None:
+    # ``parent`` comes from the indexer: a worker that finished starting after its
+    # parent died sees a different ppid at once and exits.
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     _worker["frontend"] = frontend
     _worker["embedder"] = embedder_factory()
     if "torch" in sys.modules:  # share the cores between workers instead of oversubscribing
@@ -342,7 +344,7 @@ class Indexer:
 
         def new_pool() -> cf.ProcessPoolExecutor:
             return cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
-                                          initargs=(self.frontend, self.embedder_factory, threads))
+                                          initargs=(os.getpid(), self.frontend, self.embedder_factory, threads))
 
         pool = new_pool()
         in_flight: dict[cf.Future, tuple[Job, int]] = {}

@@ -20,10 +20,10 @@ from companion.library import Library
 from companion.library.catalog import Catalog
 
 SCRIPT = Path(__file__).resolve().parent / "index_script.py"
-TIMED_KILLS = (4, 2)
+TIMED_KILLS = (3, 1)
 """Kills at a random time (phase 1, phase 2): realistic, but they mostly land while a page
 is rendered or embedded."""
-STEP_KILLS = (6, 4)
+STEP_KILLS = (5, 3)
 """Kills just before a random write step (SQL statement or index file write)."""
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
