@@ -102,3 +102,17 @@ def test_jobs_in_a_child_process_return_fail_and_cancel(qtbot, runner) -> None:
     assert failures == [("cannot use 3", True)]
     slow.cancel()
     qtbot.waitUntil(lambda: cancelled == [True], timeout=10000)
+
+
+def test_modules_loaded_by_helper_processes_do_not_load_qt() -> None:
+    """The render, indexing and job processes import these: Qt must not come along (fast start, no
+    Qt state in a child)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, companion.gui.library_service, companion.gui.render_service, "
+            "companion.gui.process_job; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('PySide6', 'pyqtgraph', 'shiboken6')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
