@@ -460,13 +460,17 @@ def _merge_by_page_pattern(groups: list[list[_Staff]]) -> list[list[_Staff]]:
     out: list[list[_Staff]] = []
     i = 0
     while i < len(groups):
-        g = groups[i]
-        if i + 1 < len(groups) and len(g) < m and len(g) + len(groups[i + 1]) == m \
-                and groups[i + 1][0].top - g[-1].bottom <= limit:
-            out.append(g + groups[i + 1])
-            i += 2
+        # the longest run of small groups from here, close together, that adds up to m
+        run, j = list(groups[i]), i + 1
+        while len(run) < m and j < len(groups) and len(groups[j]) < m \
+                and groups[j][0].top - run[-1].bottom <= limit:
+            run += groups[j]
+            j += 1
+        if len(run) == m and j > i + 1:
+            out.append(run)
+            i = j
             continue
-        out.append(g)
+        out.append(groups[i])
         i += 1
     return out
 

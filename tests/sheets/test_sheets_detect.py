@@ -48,6 +48,14 @@ def test_small_solo_staff_above_grand_staff():
     found = detect_systems(img)
     assert [s.n_staves for s in found] == [3, 3, 3]
     assert all(abs(np.diff(s.staff_lines[0]).mean() - 5.5) < 0.6 for s in found)
+    # a broken systemic barline under one solo staff: the page's pattern joins it back
+    s = big[2]
+    img[int(s.top - 6 * 8.0 + 2) : int(s.top - 2), :] = 255
+    assert [x.n_staves for x in detect_systems(img)] == [3, 3, 3]
+    # ... but not when no other system on the page shows that pattern
+    for s in big[:2]:
+        img[int(s.top - 6 * 8.0 + 2) : int(s.top - 2), :] = 255
+    assert [x.n_staves for x in detect_systems(img)] == [1, 2, 1, 2, 1, 2]
 
 
 @pytest.mark.parametrize("degrees", [-3.0, -1.5, 1.0, 3.0])
