@@ -1,13 +1,17 @@
 """System detection without annotations: staves from line patterns, systems from their joints.
 
-Why this design: a page is deskewed once (the angle that makes the row profile
-sharpest), then only long horizontal runs are kept, which leaves staff lines (and
-little else: text, noteheads and stems are short). Staves are five equally spaced
-peaks of that profile with white rows in between, found for every plausible staff
-spacing so that small solo staves above a piano part are found too. Staves are
-joined into systems where something dark (the systemic barline, a brace, barlines)
-bridges the gap between them. Everything is vectorised numpy/scipy, a few tens of
-milliseconds per 835-px page.
+Why this design: each band of rows gets the skew angle that makes its row profile
+sharpest (scans are rarely flat), and the page is sheared straight. Staff lines
+are then horizontal, so averaging along rows and a lighter threshold keep thin
+grey lines as ink, and only long thin horizontal runs survive a run-length filter
+(text, note heads and stems are short). Five-line combs over the row profile
+give candidates for every plausible staff spacing (small solo staves too);
+each candidate is rescored by counting the columns in which all five lines are
+inked and the spaces are not, which also gives the staff's extent. Staves are
+joined into systems where ink (systemic barline, brace) bridges the gap at their
+left end; then page-level rules rejoin split systems that add up to the page's
+usual staff count and attach ossia staves to their system. Everything is
+vectorised numpy/scipy: about 0.04 s of CPU per 835-px page.
 """
 
 from __future__ import annotations
@@ -247,8 +251,10 @@ def _comb_response(r: np.ndarray, space: float) -> tuple[np.ndarray, np.ndarray]
     return best_resp, best_d
 
 
-def _coverage(on_img: np.ndarray, dark: np.ndarray, y: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Columns that look like staff at comb positions ``y + k d``: (n, W) booleans.
+def _coverage(on_img: np.ndarray, dark: np.ndarray, y: np.ndarray,
+              d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Columns that look like staff at comb positions ``y + k d``: (n, W) booleans,
+    and the number of inked line rows per column.
 
     A column counts when at least four of the five line rows are inked and at
     most two of the four rows between them are: a staff crossed by a notehead
