@@ -234,6 +234,9 @@ def build_bench_set(out: Path, kern_dir: Path, seed: int = 0) -> dict[str, Path]
         for piece, in_lib in pieces:
             e = piece.manifest_entry(in_lib)
             e["pdf"] = Path(piece.pdf).name if in_lib else None
+            side = Path(piece.pdf).with_name(Path(piece.pdf).stem + ".systems.json") if in_lib else None
+            if side is not None and side.is_file():
+                e["n_systems"] = len(json.loads(side.read_text(encoding="utf-8"))["systems"])
             src = piece.source
             e["group"] = "reserved" if ("mozart/" in src or "joplin/" in src) else "chopin-first-editions"
             entries.append(e)
@@ -319,7 +322,8 @@ def load_manifest(path: Path, engine: Engine, cfg: Config) -> list[PieceAudio]:
         spec = log_spectrogram(audio, cfg=cfg.audio)
         systems = [tuple(s) for s in entry.get("systems", [])]
         if doc is not None and systems:
-            engraved = 1 + max(int(s[2]) for s in systems)
+            # the recording may stop before the end of the piece: compare with the engraving's count
+            engraved = int(entry.get("n_systems") or 1 + max(int(s[2]) for s in systems))
             detected = int(engine.layout.doc_sizes[doc])
             if engraved != detected:  # the detector split the pages differently: no system truth
                 log.warning("%s: %d systems engraved, %d detected; system accuracy not measured on it",
