@@ -65,6 +65,21 @@ def test_screenshots_of_every_view(qtbot, backend, tmp_path: Path, _isolated_hom
         make_score_pdf(folder / name, pages, seed=10 + i, systems_per_page=systems, title=title, composer=composer)
     make_corrupt_pdf(folder / "scan from phone (damaged).pdf")
 
+    score_name = "Prelude"
+    demo = Path(__file__).resolve().parents[2] / "resources" / "demo"
+    if os.environ.get("COMPANION_SCREENSHOT_DIR") and demo.is_dir():
+        # refreshing the committed pictures: add the bundled demo scans and use the real system detector
+        import shutil
+
+        from companion.gui.library_service import LibraryBackend
+        from companion.library.frontend import SheetsFrontEnd
+
+        from gui_helpers import hash_embedder
+
+        for pdf in demo.glob("*.pdf"):
+            shutil.copy(pdf, folder / pdf.name)
+        backend = LibraryBackend(tmp_path / "demo-library", SheetsFrontEnd, hash_embedder)
+        score_name = "Lindenbaum"
     w = MainWindow(load_config(), backend=backend, audio_backend=NoMicrophone())
     qtbot.addWidget(w)
     w.resize(1280, 800)
@@ -81,7 +96,7 @@ def test_screenshots_of_every_view(qtbot, backend, tmp_path: Path, _isolated_hom
     shots.append(_grab(w, out, "library"))
 
     # Score: two pages, a system highlighted
-    bach = next(d for d in lib.document_rows() if d.title.startswith("Prelude"))
+    bach = next(d for d in lib.document_rows() if score_name in d.title and d.status == "indexed")
     w.open_library_document(bach)
     w.score.double_btn.click()
     assert w.prefs.two_pages
