@@ -18,7 +18,7 @@ APT_PACKAGES=(
   fluid-soundfont-gm musescore-general-soundfont timgm6mb-soundfont
   lilypond                            # LilyPond engraving for the training corpus
   xvfb                                # screenshots / GUI tests on a virtual screen
-  pulseaudio pulseaudio-utils         # virtual microphone for the end-to-end audio test
+  pulseaudio pulseaudio-utils libasound2-plugins  # virtual microphone for the end-to-end audio test
 )
 
 missing=()
