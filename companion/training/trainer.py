@@ -522,7 +522,7 @@ def train(
             with torch.inference_mode():
                 metrics = task.validate(device)
             score = float(metrics["score"])
-            entry = {"epoch": epoch, "loss": loss_sum / max(loss_n, 1), "lr": lr_now(), "score": score,
+            entry = {"epoch": epoch, "loss": loss_sum / loss_n if loss_n else None, "lr": lr_now(), "score": score,
                      "valid": metrics, "pairs_per_s": rate}
             st["history"].append(entry)
             improved = score > st["best_score"] + 1e-4
@@ -543,7 +543,8 @@ def train(
             _save_state(state_path, task, opt, st, gen, cfg)
             last_save = time.perf_counter()
             (out / "history.json").write_text(json.dumps(st["history"], indent=1), encoding="utf-8")
-            emit(Progress("epoch", epoch, cfg.epochs, per_epoch, per_epoch, entry["loss"], lr_now(), rate,
+            emit(Progress("epoch", epoch, cfg.epochs, per_epoch, per_epoch,
+                          entry["loss"] if entry["loss"] is not None else float("nan"), lr_now(), rate,
                           metrics, st["best_score"],
                           f"epoch {epoch}: valid MRR {score:.3f}{' (best)' if improved else ''}"))
         if status in ("cancelled", "paused"):
