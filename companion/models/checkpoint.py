@@ -82,6 +82,7 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; model files are meant to be shared
         with os.fdopen(fd, "wb") as fh:
             torch.save(obj, fh)
             fh.flush()
