@@ -134,7 +134,9 @@ def build(sources: list[Source], opts: BuildOptions, workers: int = 1,
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo), unit="piece", desc="building corpus", dynamic_ncols=True)
-    failures = {f["piece"]: f for f in store.read_report(out).get("failed", [])}
+    # Failures of pieces retried now are forgotten until they fail again.
+    retried = {t[0].piece_id for t in todo}
+    failures = {f["piece"]: f for f in store.read_report(out).get("failed", []) if f["piece"] not in retried}
     previous = _interrupt_on_sigterm()
     try:
         _run_pool(todo, opts, max(1, workers), summary, failures, bar)
