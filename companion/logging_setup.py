@@ -4,7 +4,27 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import sys
 from pathlib import Path
+
+
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at emit time.
+
+    A handler that keeps the stream it was created with breaks when that
+    stream is later replaced and closed (test runners, embedding hosts).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
 
 
 def setup_logging(verbose: bool = False, log_file: Path | None = None) -> Path | None:
@@ -17,7 +37,7 @@ def setup_logging(verbose: bool = False, log_file: Path | None = None) -> Path |
     for handler in list(root.handlers):
         root.removeHandler(handler)
     root.setLevel(logging.DEBUG)
-    console = logging.StreamHandler()
+    console = _CurrentStderrHandler()
     console.setLevel(logging.DEBUG if verbose else logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(console)

@@ -42,3 +42,19 @@ def test_console_script_runs() -> None:
 def test_log_file_is_written(_isolated_home) -> None:
     assert main(["--verbose", "info"]) == 0
     assert (_isolated_home / "log" / "companion.log").exists()
+
+
+def test_console_logging_survives_a_replaced_stderr(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import io
+    import logging
+
+    from companion.logging_setup import setup_logging
+
+    first = io.StringIO()
+    monkeypatch.setattr("sys.stderr", first)
+    setup_logging(verbose=False)
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr("sys.stderr", second)
+    logging.getLogger("companion.test").warning("still here")
+    assert "still here" in second.getvalue()
