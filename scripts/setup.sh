@@ -16,7 +16,7 @@ APT_PACKAGES=(
   libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3  # Qt
   fluidsynth libfluidsynth3           # synthesising training audio
   fluid-soundfont-gm musescore-general-soundfont timgm6mb-soundfont
-  lilypond                            # LilyPond engraving for the training corpus
+  lilypond libcairo2                  # LilyPond engraving, SVG rasterising for the training corpus
   xvfb                                # screenshots / GUI tests on a virtual screen
   pulseaudio pulseaudio-utils libasound2-plugins  # virtual microphone for the end-to-end audio test
 )
