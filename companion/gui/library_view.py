@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPixmap, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -59,6 +59,7 @@ class LibraryView(QWidget):
         self._rows: dict[str, int] = {}
         self.refreshing = False
         self._refresh_again = False
+        self._reindex_pending = False
 
         self.add_btn = QPushButton("Add folder…")
         self.add_btn.setToolTip("Add a folder of PDF scores and index it (Ctrl+Shift+O)")
@@ -309,6 +310,24 @@ class LibraryView(QWidget):
         )
         return self.task
 
+    def reindex_with_new_model(self) -> Task | None:
+        """The app's model changed: re-embed every document (the indexer sees the new model version).
+
+        A run already going on still uses the model it loaded, so the re-index
+        starts after it ends.
+        """
+        if self.task is not None:
+            self._reindex_pending = True
+            self.message.emit("The library is re-indexed with the new model when the current run ends")
+            return None
+        if self.folders.count() == 0:
+            self.message.emit("New model active; the library has no folders yet, so there is nothing to re-index")
+            return None
+        task = self.start_indexing([])
+        if task is not None:
+            self.progress_label.setText("Re-indexing the library with the new model…")
+        return task
+
     def cancel(self) -> None:
         if self.task is not None:
             self.task.cancel()
@@ -343,8 +362,10 @@ class LibraryView(QWidget):
 
     def _indexed(self, report: Any) -> None:
         self.last_report = report
+        reembedded = getattr(report, "reembedded", 0)
         summary = (f"Indexed: {report.added} new, {report.changed} changed, {report.removed} removed, "
-                   f"{report.errors} with errors ({report.pages} pages in {report.seconds:.1f} s)")
+                   + (f"{reembedded} re-embedded with the new model, " if reembedded else "")
+                   + f"{report.errors} with errors ({report.pages} pages in {report.seconds:.1f} s)")
         self.message.emit(summary)
         self.progress_label.setText(summary)
 
@@ -354,6 +375,9 @@ class LibraryView(QWidget):
         self.cancel_btn.setVisible(False)
         self.add_btn.setEnabled(True)
         self.refresh()
+        if self._reindex_pending:
+            self._reindex_pending = False
+            QTimer.singleShot(0, self.reindex_with_new_model)
 
 
 def _list_library(ctx: Any, backend: LibraryBackend) -> tuple[list[Any], list[str], str]:

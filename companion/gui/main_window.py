@@ -128,6 +128,7 @@ class MainWindow(QMainWindow):
             view.message.connect(self.show_message)
             view.error.connect(self.show_error)
         self.listen.message.connect(self.show_message)
+        self.training.model_activated.connect(self._model_activated)
         self.library.open_document.connect(self.open_library_document)
         self.library.library_changed.connect(self._doc_cache.clear)  # systems may have been re-detected
         self.listen.identified.connect(self.on_identification)
@@ -285,6 +286,11 @@ class MainWindow(QMainWindow):
             self.score.canvas.confident = False
             self.score.canvas.update()
 
+    def _model_activated(self, activation: Any) -> None:
+        """A new model is installed: the library re-embeds with it; Listen and Lookup load it on their next run."""
+        self._doc_cache.clear()
+        self.library.reindex_with_new_model()
+
     def _layout_chosen(self, two_pages: bool) -> None:
         self.prefs.two_pages = two_pages
         self.prefs.save(self._settings())
@@ -349,6 +355,7 @@ class MainWindow(QMainWindow):
         self.cfg = new_cfg
         self.listen.cfg = new_cfg
         self.lookup.cfg = new_cfg
+        self.training.cfg = new_cfg
         self.show_message("Settings saved")
 
     def set_theme(self, theme: str) -> None:

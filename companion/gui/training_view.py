@@ -9,6 +9,7 @@ keeps ``state.pt``: "Resume" continues exactly where a cancelled run stopped.
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import json
 import logging
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -84,6 +86,8 @@ def run_build_scans(ctx: TaskContext, scans: Path, out: Path) -> Any:
 class TrainingView(QWidget):
     message = Signal(str)
     error = Signal(str, str)
+    model_activated = Signal(object)
+    """An :class:`~companion.models.activate.Activation`: the app's model changed, the library must re-index."""
 
     def __init__(self, cfg: Config, runner: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -160,11 +164,17 @@ class TrainingView(QWidget):
         self.compare_btn.clicked.connect(self.compare)
         self.activate_btn = QPushButton("Activate and re-index")
         self.activate_btn.setEnabled(False)
-        self.activate_btn.setToolTip("Installing a trained model needs the model registry (companion.models), "
-                                     "which does not offer activation yet")
+        self.activate_btn.setToolTip("Install this run's best model as the app's model (the current one is kept "
+                                     "and can be restored) and re-index the library with it")
+        self.activate_btn.clicked.connect(self.request_activate)
+        self.restore_btn = QPushButton("Restore previous model")
+        self.restore_btn.setToolTip("Bring back the model the last activation replaced, and re-index")
+        self.restore_btn.clicked.connect(self.restore_previous)
+        self.comparison: Any = None
+        self.model_task: Task | None = None
         buttons = QHBoxLayout()
         for b in (self.start_btn, self.resume_btn, self.cancel_btn, self.eval_btn, self.compare_btn,
-                  self.activate_btn):
+                  self.activate_btn, self.restore_btn):
             buttons.addWidget(b)
         buttons.addStretch(1)
         self.progress = QProgressBar()
@@ -190,7 +200,7 @@ class TrainingView(QWidget):
         top.addWidget(data_box, 3)
         top.addWidget(run_box, 2)
         report_box = QGroupBox("Evaluation")
-        report_box.setFixedWidth(300)
+        report_box.setFixedWidth(340)
         rl = QVBoxLayout(report_box)
         self.report.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.report.setText("Evaluate shows the validation results of the run; Compare puts them next to "
@@ -210,6 +220,7 @@ class TrainingView(QWidget):
         self.timer.setInterval(200)
         self.timer.timeout.connect(self._redraw)
         self._set_running(False)
+        self._update_restore()
         if not available:
             for b in (self.start_btn, self.resume_btn):
                 b.setEnabled(False)
@@ -362,6 +373,8 @@ class TrainingView(QWidget):
         self.status.setText(f"Training {result.status}: {result.epochs_done} epochs, best validation MRR {best}, "
                             f"{result.wall_s:.0f} s. Best model: {result.best_path}")
         self.message.emit(f"Training {result.status}")
+        if result.best_path and Path(result.best_path).is_file():
+            self.compare()  # show the new model next to the active one, ready to activate
 
     # -- evaluate / compare -----------------------------------------------------------------------
     def evaluate(self) -> None:
@@ -389,35 +402,145 @@ class TrainingView(QWidget):
         self.report.setText("<b>Validation</b> (last epochs):<br>" + "<br>".join(lines)
                             + f"<br><b>Best validation MRR: {best:.3f}</b>")
 
-    def compare(self) -> None:
+    def compare(self) -> Task | None:
+        """Put this run's best model next to the active one (read in a worker: loading torch takes seconds)."""
         best = self.out_dir / "best.pt"
         if not best.is_file():
             self.report.setText("This run has no best model yet: train at least one epoch.")
-            return
-        try:
-            from companion.models.checkpoint import read_checkpoint
+            self.activate_btn.setEnabled(False)
+            return None
+        if self.model_task is not None:
+            return None
+        self.report.setText("Comparing…")
+        self.model_task = self.runner.start(
+            "compare models", run_compare, best, self.cfg.models_dir,
+            on_finished=self._compared,
+            on_failed=lambda m, user: (self.report.setText(f"Cannot compare: {html.escape(m)}"),
+                                       self.activate_btn.setEnabled(False)),
+            on_done=self._model_task_done,
+        )
+        return self.model_task
 
-            new = read_checkpoint(best).get("metrics", {})
-            current = [read_checkpoint(p).get("metrics", {}) for p in sorted(self.cfg.models_dir.glob("*.pt"))]
-        except Exception as exc:
-            self.report.setText(f"Cannot compare: {exc}")
+    def _compared(self, cmp: Any) -> None:
+        self.comparison = cmp
+        self.report.setText(comparison_html(cmp))
+        self.activate_btn.setEnabled(cmp.candidate.mode in ("snippet", "passage"))
+
+    def _model_task_done(self) -> None:
+        self.model_task = None
+        self._update_restore()
+
+    def _update_restore(self) -> None:
+        """Restore is offered only when an activation kept a previous model (a cheap folder check)."""
+        previous = self.cfg.models_dir / "previous"
+        self.restore_btn.setEnabled(previous.is_dir() and any(previous.glob("*.pt")))
+
+    def request_activate(self) -> None:
+        """Ask before replacing the app's model (a window-modal box: the event loop keeps running)."""
+        if self.comparison is None:
             return
-        new_mrr = validation_mrr(new.get("valid", new))
-        rows = [f"<b>This run</b> ({best.name}): validation MRR "
-                + (f"{new_mrr:.3f}" if new_mrr is not None else "not recorded")]
-        if not current:
-            rows.append("<b>Current model</b>: none installed")
-        for path, metrics in zip(sorted(self.cfg.models_dir.glob("*.pt")), current):
-            mrr = validation_mrr(metrics.get("valid", metrics))
-            rows.append(f"<b>Current model</b> {path.name}: validation MRR "
-                        + (f"{mrr:.3f}" if mrr is not None else "not recorded"))
-        rows.append("<i>Validation sets may differ between runs; compare on the same data with "
-                    "'companion bench' before switching.</i>")
-        self.report.setText("<br>".join(rows))
+        cmp = self.comparison
+        verdict = ("It scored better on the same validation data." if cmp.better
+                   else "It did <b>not</b> score better on the same validation data." if cmp.better is False
+                   else "The two were not validated on the same data, so their numbers are not comparable.")
+        box = QMessageBox(QMessageBox.Icon.Question, "Activate model",
+                          f"Make {html.escape(str(cmp.candidate.path))} the app's {cmp.candidate.kind} model and "
+                          f"re-index the library with it?<br><br>{verdict}<br>The current model is kept and "
+                          "'Restore previous model' brings it back.",
+                          QMessageBox.StandardButton.Cancel, self)
+        ok = box.addButton("Activate and re-index", QMessageBox.ButtonRole.AcceptRole)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.buttonClicked.connect(lambda b: self.activate() if b is ok else None)
+        self.confirm_box = box
+        box.open()
+
+    def activate(self) -> Task | None:
+        """Install the compared candidate as the app's model, in a worker; then the library re-indexes."""
+        if self.comparison is None or self.model_task is not None:
+            return None
+        candidate = self.comparison.candidate.path
+        self.activate_btn.setEnabled(False)
+        self.restore_btn.setEnabled(False)
+        self.status.setText(f"Activating {candidate}…")
+        self.model_task = self.runner.start(
+            "activate model", run_activate, candidate, self.cfg.models_dir,
+            on_finished=self._activated,
+            on_failed=lambda m, user: (self.status.setText(f"Activation failed: {m}"),
+                                       self.error.emit("Activate model", m)),
+            on_done=self._model_task_done,
+        )
+        return self.model_task
+
+    def restore_previous(self) -> Task | None:
+        if self.model_task is not None:
+            return None
+        kind = self.comparison.candidate.kind if self.comparison is not None else (
+            "passage" if self.mode == "passage" else "snippet")
+        self.activate_btn.setEnabled(False)
+        self.restore_btn.setEnabled(False)
+        self.status.setText(f"Restoring the previous {kind} model…")
+        self.model_task = self.runner.start(
+            "restore model", run_restore, self.cfg.models_dir, kind,
+            on_finished=self._activated,
+            on_failed=lambda m, user: (self.status.setText(f"Restoring failed: {m}"),
+                                       self.error.emit("Restore previous model", m)),
+            on_done=self._model_task_done,
+        )
+        return self.model_task
+
+    def _activated(self, act: Any) -> None:
+        self.comparison = None
+        kept = f" The replaced model is kept in {act.backup.parent}." if act.backup else ""
+        self.status.setText(f"The {act.kind} model {act.new_version} is now active ({act.installed}).{kept} "
+                            "The library re-indexes with it (see Library).")
+        self.report.setText(f"<b>Active {act.kind} model:</b> {act.new_version}<br>"
+                            f"replaced: {act.old_version or 'none'}")
+        self.message.emit(f"New {act.kind} model active; re-indexing the library")
+        self.model_activated.emit(act)
 
     def shutdown(self) -> None:
         if self.task is not None:
             self.task.cancel()
+
+
+def run_compare(ctx: TaskContext, candidate: Path, models_dir: Path) -> Any:
+    from companion.models.activate import compare_with_active
+
+    return compare_with_active(candidate, models_dir)
+
+
+def run_activate(ctx: TaskContext, candidate: Path, models_dir: Path) -> Any:
+    from companion.models.activate import activate_model
+
+    return activate_model(candidate, models_dir)
+
+
+def run_restore(ctx: TaskContext, models_dir: Path, kind: str) -> Any:
+    from companion.models.activate import restore_previous
+
+    return restore_previous(models_dir, kind)
+
+
+def comparison_html(cmp: Any) -> str:
+    """The candidate's and the active model's metrics as a side-by-side table."""
+    cur = cmp.current
+    head = ("<table cellspacing='0' cellpadding='2'><tr><th align='left'>metric</th>"
+            "<th align='right'>this run</th><th align='right'>current</th></tr>")
+    body = "".join(f"<tr><td>{html.escape(label)}</td><td align='right'><b>{a}</b></td>"
+                   f"<td align='right'>{b}</td></tr>" for label, a, b in cmp.rows)
+    notes = [f"this run: {html.escape(cmp.candidate.path.name)} ({cmp.candidate.kind}, {cmp.candidate.version})",
+             f"current: {html.escape(cur.path.name)} ({cur.version})" if cur else "current: none installed"]
+    if cmp.candidate.mode not in ("snippet", "passage"):
+        notes.append("<i>A pre-trained encoder cannot be activated: fine-tune from it first.</i>")
+    elif cur is None:
+        pass
+    elif cmp.same_validation:
+        notes.append("Same validation data: " + ("<b>this run is better</b>." if cmp.better
+                                                 else "<b>this run is not better</b>."))
+    else:
+        notes.append("<i>Validated on different data: the numbers are not directly comparable; "
+                     "check with 'companion bench' before switching.</i>")
+    return head + body + "</table>" + "<br>".join(notes)
 
 
 def validation_mrr(metrics: Any) -> float | None:

@@ -253,3 +253,9 @@ def index_folder(qtbot, window, folder: Path, timeout: int = 60000):
     assert task is not None
     qtbot.waitUntil(lambda: not window.library.busy, timeout=timeout)
     return task
+
+
+def versioned_embedder(models_dir: str) -> HashEmbedder:
+    """The hash embedder, versioned by the content of the active model file (what activating a model changes)."""
+    data = (Path(models_dir) / "snippet.pt").read_bytes()
+    return HashEmbedder(version="file-" + hashlib.sha256(data).hexdigest()[:12])

@@ -55,3 +55,101 @@ def test_build_data_needs_a_scans_folder(qtbot, window, tmp_path: Path) -> None:
     view.scans_edit.setText(str(tmp_path / "no such folder"))
     assert view.build_data() is None
     assert window.errors and "scanned scores" in window.errors[-1][1]
+
+
+def _checkpoint(path: Path, seed: int, score: float, mode: str = "snippet") -> Path:
+    import torch
+
+    from companion.models.checkpoint import save_checkpoint
+    from companion.models.encoders import AUDIO_SHAPE, SHEET_SHAPE, EncoderConfig, SnippetModel, SnippetModelConfig
+
+    torch.manual_seed(seed)
+    model = SnippetModel(SnippetModelConfig(EncoderConfig(SHEET_SHAPE, 4, 4, 1), EncoderConfig(AUDIO_SHAPE, 4, 4, 1)))
+    direction = {"MRR": score, "R@1": score / 2, "R@10": score * 2, "n": 32}
+    save_checkpoint(model, path, recipe={"mode": mode, "data": "/pairs", "valid_pairs": 32, "seed": 0},
+                    metrics={"valid": {"audio_to_sheet": direction, "sheet_to_audio": direction, "score": score},
+                             "epoch": 2})
+    return path
+
+
+def test_compare_activate_reindex_and_restore(qtbot, tmp_path: Path, score_folder: Path, _isolated_home) -> None:
+    """A run's best model next to the active one; Activate installs it and the library re-embeds; Restore undoes."""
+    import functools
+
+    from gui_helpers import NoMicrophone, ProjectionFrontEnd, index_folder, versioned_embedder
+    from PySide6.QtWidgets import QMessageBox
+
+    from companion.config import load_config
+    from companion.gui.library_service import LibraryBackend
+    from companion.gui.main_window import MainWindow
+    from companion.library.catalog import Catalog
+
+    models = tmp_path / "models"
+    models.mkdir()
+    old = _checkpoint(models / "snippet.pt", seed=1, score=0.2).read_bytes()
+    best = _checkpoint(tmp_path / "runs" / "snippet" / "best.pt", seed=2, score=0.35)
+    library = tmp_path / "library"
+    backend = LibraryBackend(library, ProjectionFrontEnd, functools.partial(versioned_embedder, str(models)))
+    w = MainWindow(load_config(models_dir=models), backend=backend, audio_backend=NoMicrophone())
+    qtbot.addWidget(w)
+    w.show()
+
+    def version() -> str:
+        cat = Catalog(library, readonly=True)
+        try:
+            return cat.model_version
+        finally:
+            cat.close()
+
+    index_folder(qtbot, w, score_folder)
+    qtbot.waitUntil(lambda: w.library.folders.count() == 1, timeout=10000)
+    v1 = version()
+    assert v1 == versioned_embedder(str(models)).model_version
+
+    view = w.training
+    w.show_view(4)
+    view.run_dir.setText(str(tmp_path / "runs"))
+    view.mode_box.setCurrentIndex(view.mode_box.findData("snippet"))
+    assert not view.activate_btn.isEnabled() and not view.restore_btn.isEnabled()
+    assert view.compare() is not None
+    qtbot.waitUntil(lambda: view.comparison is not None, timeout=30000)
+    text = view.report.text()
+    assert "0.350" in text and "0.200" in text and "this run is better" in text
+    assert view.activate_btn.isEnabled()
+
+    # Activate asks first (window-modal); confirming installs the model and re-indexes the library
+    w.library.last_report = None
+    view.request_activate()
+    box = view.confirm_box
+    assert box.isVisible()
+    ok = next(b for b in box.buttons() if box.buttonRole(b) == QMessageBox.ButtonRole.AcceptRole)
+    ok.click()
+    qtbot.waitUntil(lambda: w.library.last_report is not None and not w.library.busy, timeout=60000)
+    assert (models / "snippet.pt").read_bytes() == best.read_bytes()
+    assert (models / "previous" / "snippet.pt").read_bytes() == old
+    assert w.library.last_report.reembedded == 2, "both indexed scores were re-embedded with the new model"
+    assert version() == versioned_embedder(str(models)).model_version != v1
+    assert "re-embedded with the new model" in w.library.progress_label.text()
+    assert "now active" in view.status.text()
+    assert view.restore_btn.isEnabled()
+
+    # Restore brings the old model back and re-indexes again
+    w.library.last_report = None
+    assert view.restore_previous() is not None
+    qtbot.waitUntil(lambda: w.library.last_report is not None and not w.library.busy, timeout=60000)
+    assert (models / "snippet.pt").read_bytes() == old and version() == v1
+    assert w.library.last_report.reembedded == 2
+    w.close()
+
+
+def test_activating_a_corrupt_best_model_is_refused(qtbot, window, tmp_path: Path) -> None:
+    view = window.training
+    run = tmp_path / "runs" / "snippet"
+    run.mkdir(parents=True)
+    (run / "best.pt").write_bytes(b"half a model")
+    view.run_dir.setText(str(tmp_path / "runs"))
+    view.mode_box.setCurrentIndex(view.mode_box.findData("snippet"))
+    view.compare()
+    qtbot.waitUntil(lambda: view.model_task is None, timeout=30000)
+    assert "Cannot compare" in view.report.text() and "corrupt" in view.report.text()
+    assert not view.activate_btn.isEnabled() and view.activate() is None
