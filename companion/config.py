@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,13 +90,47 @@ class Paths:
         return self.log_dir / "companion.log"
 
 
+BUNDLED_DATA = "_bundled"
+"""Folder inside the installed ``companion`` package that holds ``models/`` and
+``resources/`` (copied there by ``setup.py``'s build step; absent in a source tree)."""
+
+
+def _has_data(folder: Path) -> bool:
+    return (folder / "models").is_dir() or (folder / "resources").is_dir()
+
+
+def find_data_root(package_dir: Path, frozen_dir: Path | None = None) -> Path:
+    """The folder holding ``models/`` and ``resources/``, for each way companion can be run.
+
+    Why several places: the repository keeps both folders at its top level, a
+    wheel (``pip install .``) carries them inside the package, and a PyInstaller
+    app unpacks them next to its bundled libraries. In order:
+
+    1. ``frozen_dir`` (PyInstaller's ``sys._MEIPASS``) when it holds them;
+    2. the source tree (editable install or checkout): the parent of the package,
+       recognised by its ``pyproject.toml`` so that a stray ``models/`` folder in
+       ``site-packages`` is never taken for ours;
+    3. the package data of an installed wheel, ``companion/_bundled``.
+
+    When none holds them the source-tree location is returned, so that messages
+    about a missing model or demo name the place a developer would look.
+    """
+    package_dir = Path(package_dir)
+    if frozen_dir is not None and _has_data(Path(frozen_dir)):
+        return Path(frozen_dir)
+    repo = package_dir.parent
+    if (repo / "pyproject.toml").is_file() and _has_data(repo):
+        return repo
+    bundled = package_dir / BUNDLED_DATA
+    if _has_data(bundled):
+        return bundled
+    return repo
+
+
 def package_root() -> Path:
-    """The repository / installation root that holds ``models/`` and ``resources/``."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent, here):
-        if (candidate / "resources").is_dir() or (candidate / "models").is_dir():
-            return candidate
-    return here.parent
+    """The root that holds ``models/`` and ``resources/`` for this installation (see :func:`find_data_root`)."""
+    frozen = getattr(sys, "_MEIPASS", None) if getattr(sys, "frozen", False) else None
+    return find_data_root(Path(__file__).resolve().parent, Path(frozen) if frozen else None)
 
 
 @dataclass(frozen=True)
