@@ -18,10 +18,11 @@ import tempfile
 import threading
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -64,6 +65,22 @@ class BuildSummary:
     failed: list[dict] = field(default_factory=list)
     excluded: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    to_build: int = 0
+    """Pieces this run had to build (not unchanged, not excluded)."""
+    cancelled: bool = False
+    """The cancel event stopped the run; finished pieces are kept and the next build resumes."""
+
+
+class CancelEvent(Protocol):
+    def is_set(self) -> bool: ...
+
+
+PieceProgress = Callable[[int, int, str, bool], None]
+"""``on_piece(done, total, piece_id, ok)``, called in the building process after every piece."""
+
+
+class _BuildCancelled(Exception):
+    """Raised inside the pool loop when the cancel event is set."""
 
 
 def split_of(work: str, seed: int, fractions: tuple[float, float]) -> str:
@@ -105,8 +122,16 @@ def select(sources: list[Source], opts: BuildOptions,
 
 
 def build(sources: list[Source], opts: BuildOptions, workers: int = 1,
-          exclude_list: Path | None = None, progress: bool = True) -> BuildSummary:
-    """Build every selected piece into ``opts.out`` (see docs/corpus-format.md)."""
+          exclude_list: Path | None = None, progress: bool = True,
+          on_piece: PieceProgress | None = None, cancel: CancelEvent | None = None) -> BuildSummary:
+    """Build every selected piece into ``opts.out`` (see docs/corpus-format.md).
+
+    ``cancel`` (a ``threading``/``multiprocessing`` event) stops the run within
+    a fraction of a second: the pieces in flight are abandoned (their worker
+    processes and engraver children are ended, their temporary folders
+    removed), the report and index are written and ``summary.cancelled`` is
+    set; the next build resumes with the pieces not yet built.
+    """
     t0 = time.time()
     out = opts.out
     pieces_dir = out / "pieces"
@@ -116,6 +141,8 @@ def build(sources: list[Source], opts: BuildOptions, workers: int = 1,
         shutil.rmtree(stale, ignore_errors=True)
     selected, dropped = select(sources, opts, exclude_list)
     summary = BuildSummary(excluded=dropped)
+    if cancel is not None and cancel.is_set():
+        summary.cancelled = True
     todo: list[tuple[Source, str, str]] = []
     for s in selected:
         key = piece_key(s, opts)
@@ -128,6 +155,7 @@ def build(sources: list[Source], opts: BuildOptions, workers: int = 1,
     # Cheap pieces first (the most pieces per hour, early feedback): verovio
     # sources before LilyPond ones (which cost ~5x the CPU each), small before large.
     todo.sort(key=lambda t: (t[0].engraver == "lilypond", _size(t[0].path), t[0].piece_id))
+    summary.to_build = len(todo)
     log.info("%d pieces to build, %d unchanged, %d excluded", len(todo), summary.skipped_unchanged, len(dropped))
     bar = None
     if progress:
@@ -138,11 +166,19 @@ def build(sources: list[Source], opts: BuildOptions, workers: int = 1,
     retried = {t[0].piece_id for t in todo}
     failures = {f["piece"]: f for f in store.read_report(out).get("failed", []) if f["piece"] not in retried}
     previous = _interrupt_on_sigterm()
+    tracker = _Tracker(len(todo), bar, on_piece)
     try:
-        _run_pool(todo, opts, max(1, workers), summary, failures, bar)
+        if not summary.cancelled:
+            _run_pool(todo, opts, max(1, workers), summary, failures, tracker, cancel=cancel)
+    except _BuildCancelled:
+        summary.cancelled = True
     finally:
         if bar:
             bar.close()
+        if summary.cancelled:
+            for stale in pieces_dir.glob(".tmp-*"):  # the abandoned pieces' (their writers are ended)
+                shutil.rmtree(stale, ignore_errors=True)
+            log.info("build cancelled after %d of %d pieces", tracker.done, len(todo))
         summary.seconds = time.time() - t0
         store.write_report(out, list(failures.values()), dropped, summary.seconds)
         store.write_index(out, evaluation=opts.evaluation)
@@ -151,8 +187,39 @@ def build(sources: list[Source], opts: BuildOptions, workers: int = 1,
     return summary
 
 
+class _Tracker:
+    """Counts finished pieces for the progress bar and the ``on_piece`` callback."""
+
+    def __init__(self, total: int, bar: Any, on_piece: PieceProgress | None) -> None:
+        self.total, self.bar, self.on_piece, self.done = total, bar, on_piece, 0
+
+    def piece(self, piece_id: str, ok: bool, failed: int) -> None:
+        self.done += 1
+        if self.bar:
+            self.bar.update(1)
+            self.bar.set_postfix(failed=failed)
+        if self.on_piece:
+            self.on_piece(self.done, self.total, piece_id, ok)
+
+
+def _end_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool's processes now, with their engraver children (each worker leads its own process group)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
+        try:
+            if hasattr(os, "killpg") and proc.pid:
+                os.killpg(proc.pid, signal.SIGTERM)
+            else:
+                proc.terminate()
+        except (ProcessLookupError, PermissionError, OSError):
+            proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.join(5.0)
+
+
 def _run_pool(todo: list, opts: BuildOptions, workers: int, summary: BuildSummary,
-              failures: dict, bar, isolated: bool = False) -> None:
+              failures: dict, bar: "_Tracker", isolated: bool = False, cancel: CancelEvent | None = None) -> None:
     """Build ``todo`` in worker processes. A worker that dies (verovio segfaults on
     a few sources) breaks the pool: the pieces that were in flight are then run
     one at a time in a fresh process (a piece that crashes alone is failed), and
@@ -165,24 +232,27 @@ def _run_pool(todo: list, opts: BuildOptions, workers: int, summary: BuildSummar
         with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
             futs = {pool.submit(build_piece, s, key, split, opts): (s, key, split) for s, key, split in pending}
             try:
-                for fut in as_completed(futs):
-                    item = futs[fut]
-                    try:
-                        result = fut.result()
-                    except BrokenProcessPool:
-                        retry.append(item)
-                        continue
-                    except Exception as exc:  # pickling errors and the like
-                        result = {"ok": False, "reason": f"worker error: {exc}"}
-                    done.add(item[0].piece_id)
-                    _record(result, item[0], summary, failures, bar)
+                waiting = set(futs)
+                while waiting:
+                    if cancel is not None and cancel.is_set():
+                        raise _BuildCancelled()
+                    finished, waiting = wait(waiting, timeout=0.2, return_when=FIRST_COMPLETED)
+                    for fut in sorted(finished, key=lambda f: order.index(futs[f][0].piece_id)):
+                        item = futs[fut]
+                        try:
+                            result = fut.result()
+                        except BrokenProcessPool:
+                            retry.append(item)
+                            continue
+                        except Exception as exc:  # pickling errors and the like
+                            result = {"ok": False, "reason": f"worker error: {exc}"}
+                        done.add(item[0].piece_id)
+                        _record(result, item[0], summary, failures, bar)
             except BaseException:
-                # Interrupted: stop now rather than finish the running pieces;
-                # their temporary folders are removed by the next build.
-                procs = list((getattr(pool, "_processes", None) or {}).values())
-                for proc in procs:
-                    proc.terminate()
-                pool.shutdown(wait=False, cancel_futures=True)
+                # Interrupted or cancelled: stop now rather than finish the running
+                # pieces; their temporary folders are removed (here on cancel, else
+                # by the next build).
+                _end_workers(pool)
                 raise
         if not retry:
             return
@@ -197,14 +267,20 @@ def _run_pool(todo: list, opts: BuildOptions, workers: int, summary: BuildSummar
         log.info("a worker crashed; retrying %d pieces in isolation", len(suspects))
         for item in retry:
             if item[0].piece_id in suspects:
-                _run_pool([item], opts, 1, summary, failures, bar, isolated=True)
+                _run_pool([item], opts, 1, summary, failures, bar, isolated=True, cancel=cancel)
         pending = [item for item in retry if item[0].piece_id not in suspects]
 
 
 def _worker_init() -> None:
-    """Workers die on SIGTERM (the parent's KeyboardInterrupt handler is not for them)."""
+    """Workers die on SIGTERM (the parent's KeyboardInterrupt handler is not for them).
+
+    Each worker leads its own process group so that ending it also ends the
+    LilyPond / FluidSynth process it may be waiting for.
+    """
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the parent
+    if hasattr(os, "setpgrp"):
+        os.setpgrp()
 
 
 def _interrupt_on_sigterm():
@@ -234,7 +310,7 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _record(result: dict, s: Source, summary: BuildSummary, failures: dict, bar) -> None:
+def _record(result: dict, s: Source, summary: BuildSummary, failures: dict, bar: _Tracker) -> None:
     if result.get("ok"):
         summary.built += 1
         failures.pop(s.piece_id, None)
@@ -243,9 +319,7 @@ def _record(result: dict, s: Source, summary: BuildSummary, failures: dict, bar)
         summary.failed.append(rec)
         failures[s.piece_id] = rec
         log.info("failed: %s: %s", s.piece_id, rec["reason"])
-    if bar:
-        bar.update(1)
-        bar.set_postfix(failed=len(summary.failed))
+    bar.piece(s.piece_id, bool(result.get("ok")), len(summary.failed))
 
 
 def visual_params(rng: np.random.Generator, opts: BuildOptions) -> dict:

@@ -195,3 +195,80 @@ def test_a_crashing_worker_fails_only_its_piece(small_corpus, tmp_path, monkeypa
                                                 page_width_px=600), workers=2, progress=False)
     assert s.built == 1
     assert len(s.failed) == 1 and "crashed" in s.failed[0]["reason"] and "abc" in s.failed[0]["piece"]
+
+
+def _hang_on_abc(src, key, split, opts):
+    """Stands in for a long LilyPond run: the ABC piece waits on a child process that never ends by itself."""
+    import subprocess
+
+    from companion.data import build as build_module
+
+    if src.kind == "abc":
+        tmp = opts.out / "pieces" / f".tmp-{src.piece_id}-hanging"
+        tmp.mkdir()
+        proc = subprocess.Popen(["sleep", "600"])
+        (opts.out / "hanging.pid").write_text(str(proc.pid))
+        proc.wait()
+    return build_module._real_build_piece(src, key, split, opts)
+
+
+def test_cancel_stops_the_pool_and_the_build_resumes(small_corpus, tmp_path, monkeypatch):
+    """The cancel event ends the workers and their engraver children; finished pieces stay, the next run resumes."""
+    import shutil
+    import threading
+
+    import psutil
+
+    from companion.data import build as build_module
+    from companion.data.build import BuildOptions, build
+    from companion.data.sources import find_sources
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("kern-test.krn", "abc-test.abc"):
+        shutil.copy(small_corpus["src"] / name, src / name)
+    out = tmp_path / "out"
+    opts = BuildOptions(out=out, soundfonts=("FluidR3_GM.sf2",), page_width_px=600)
+    monkeypatch.setattr(build_module, "_real_build_piece", build_module.build_piece, raising=False)
+    monkeypatch.setattr(build_module, "build_piece", _hang_on_abc)
+    cancel = threading.Event()
+    calls: list[tuple] = []
+
+    def on_piece(done, total, piece, ok):
+        calls.append((done, total, piece, ok))
+
+    def cancel_when_one_is_built_and_one_hangs():
+        while not cancel.is_set():
+            if calls and (out / "hanging.pid").exists():
+                cancel.set()
+            threading.Event().wait(0.02)
+
+    watcher = threading.Thread(target=cancel_when_one_is_built_and_one_hangs, daemon=True)
+    watcher.start()
+    s = build(find_sources([src]), opts, workers=2, progress=False, on_piece=on_piece, cancel=cancel)
+    watcher.join(5)
+    assert s.cancelled and s.built == 1 and s.to_build == 2 and s.failed == []
+    assert calls == [(1, 2, calls[0][2], True)] and "kern" in calls[0][2]
+    assert not list((out / "pieces").glob(".tmp-*")), "the abandoned piece's temporary folder is removed"
+    pid = int((out / "hanging.pid").read_text())
+
+    def gone() -> bool:
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    for _ in range(250):
+        if gone():
+            break
+        threading.Event().wait(0.02)
+    assert gone(), "the worker's child process was ended with it"
+    assert [p.name for p in (out / "pieces").iterdir()] == [calls[0][2]]
+    assert (out / "index.json").exists() and (out / "report.json").exists()
+    # a cancel event set before the start builds nothing
+    assert build(find_sources([src]), opts, progress=False, cancel=cancel).cancelled
+    # resume: only the abandoned piece is built
+    monkeypatch.setattr(build_module, "build_piece", build_module._real_build_piece)
+    again = build(find_sources([src]), opts, workers=1, progress=False, on_piece=on_piece)
+    assert not again.cancelled and again.built == 1 and again.skipped_unchanged == 1
+    assert calls[-1][:2] == (1, 1) and "abc" in calls[-1][2]
