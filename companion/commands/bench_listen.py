@@ -19,7 +19,11 @@ the channel every 50 ms as the GUI does:
 Without ``--input-file`` the input is a synthetic piano-like piece (decaying
 harmonic chords with pauses, 44.1 kHz). The identification engine is not part
 of the path unless ``--library DIR`` attaches it (it needs a trained model and
-an indexed library); frames are published either way.
+an indexed library) or ``--synthetic-pages N`` attaches it on a library of N
+synthetic pages (random unit embeddings in the installed model's dimensions,
+stamped with its version: the engine's cost does not depend on the values, so
+this measures what listening costs with a library of that size); frames are
+published either way.
 """
 
 from __future__ import annotations
@@ -57,6 +61,9 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:
                    help="real-time run from this input device instead of the file (play something into it)")
     p.add_argument("--library", metavar="DIR",
                    help="attach the identification engine on this library (default: no engine)")
+    p.add_argument("--synthetic-pages", type=int, metavar="N",
+                   help="attach the engine on a temporary synthetic library of N pages in the installed "
+                        "model's dimensions (cost only: the embeddings are random)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
@@ -86,6 +93,39 @@ def synthetic_piece(path: Path, seconds: float = 60.0, rate: int = 44100, seed: 
     return path
 
 
+def synthetic_engine_library(cfg: Config, directory: Path, pages: int, seed: int = 0) -> dict[str, Any]:
+    """A library of ``pages`` synthetic pages that the engine accepts with the installed model.
+
+    Why not ``companion bench library-synthetic``: its libraries carry a model
+    version of their own, which the engine rightly refuses with a real model.
+    Same shape as there (20 pages a document, 6 systems a page, 20 snippets a
+    system), in the installed model's snippet and passage dimensions.
+    """
+    from companion.library.bench import synthetic_document
+    from companion.library.catalog import Catalog
+    from companion.library.publish import publish
+    from companion.models.embedder import Embedder
+
+    if pages < 1:
+        raise CompanionError("--synthetic-pages must be >= 1")
+    encoder = Embedder(cfg.models_dir, threads=1)
+    dim = encoder.snippet_dim
+    pdim = int(encoder.passage.cfg.embed_dim) if encoder.passage is not None else 64
+    rng = np.random.default_rng(seed)
+    per_doc = min(20, pages)
+    n_docs = max(1, pages // per_doc)
+    directory.mkdir(parents=True, exist_ok=True)
+    with Catalog(directory) as catalog:
+        for d in range(n_docs):
+            doc = synthetic_document(d, per_doc, 6, 20, rng, dim=dim, pdim=pdim)
+            doc.model_version = encoder.model_version
+            catalog.write_document(doc)
+        publish(catalog, directory, encoder.model_version)
+    return {"pages": n_docs * per_doc, "documents": n_docs, "systems": n_docs * per_doc * 6,
+            "snippet_vectors": n_docs * per_doc * 6 * 20, "snippet_dim": dim,
+            "passage_model": encoder.passage is not None, "model_version": encoder.model_version}
+
+
 def rss_mb() -> float:
     """Resident memory of this process (MB); Linux /proc, else peak RSS."""
     try:
@@ -112,8 +152,15 @@ def _session(cfg: Config, path: Path, speed: float, seconds: float, consumer: An
     )
 
 
-def _drain(session: Any) -> int:
-    return len(session.channel.poll())
+def _drain(session: Any, result_latencies: list[float] | None = None) -> int:
+    """Empty the channel as the GUI does; collect the latency of each published engine result."""
+    events = session.channel.poll()
+    if result_latencies is not None:
+        from companion.live.channel import ResultEvent
+
+        result_latencies.extend(e.latency_s for e in events
+                                if isinstance(e, ResultEvent) and e.latency_s is not None)
+    return len(events)
 
 
 def run_realtime(
@@ -134,8 +181,9 @@ def run_realtime(
     wall0, cpu0 = time.perf_counter(), time.process_time()
     session.start()
     rss_warm: float | None = None
+    result_lat: list[float] = []
     while session.running and time.perf_counter() - wall0 < seconds:
-        _drain(session)
+        _drain(session, result_lat)
         if rss_warm is None and time.perf_counter() - wall0 >= 0.05 * seconds:
             rss_warm = rss_mb()
         time.sleep(0.05)
@@ -143,9 +191,10 @@ def run_realtime(
     cpu = time.process_time() - cpu0
     worker_cpu = session.stats.worker_cpu_s
     session.stop()
-    _drain(session)
+    _drain(session, result_lat)
     rss_end = rss_mb()
     lat = session.latencies.values() * 1000.0
+    rlat = np.asarray(result_lat) * 1000.0
     stats = session.stats
     if stats.frames == 0:
         raise CompanionError(f"no audio arrived in {seconds:.0f} s: {session.channel.status.message} "
@@ -159,6 +208,10 @@ def run_realtime(
         "latency_ms_p50": float(np.percentile(lat, 50)) if len(lat) else None,
         "latency_ms_p95": float(np.percentile(lat, 95)) if len(lat) else None,
         "latency_ms_max": float(lat.max()) if len(lat) else None,
+        # engine results only: from the capture of a hop's last sample to its published result
+        "result_latency_ms_p50": float(np.percentile(rlat, 50)) if len(rlat) else None,
+        "result_latency_ms_p95": float(np.percentile(rlat, 95)) if len(rlat) else None,
+        "result_latency_ms_max": float(rlat.max()) if len(rlat) else None,
         "frames": stats.frames,
         "results": stats.results,
         "dropped_blocks": stats.dropped_blocks,
@@ -213,16 +266,26 @@ def run_long(cfg: Config, path: Path, seconds: float, speed: float, consumer: An
 def run(args: argparse.Namespace, cfg: Config) -> int:
     if args.seconds < 0 or args.long_seconds < 0 or args.long_speed < 0:
         raise CompanionError("--seconds, --long-seconds and --long-speed must be >= 0")
+    if args.library and args.synthetic_pages:
+        raise CompanionError("give --library or --synthetic-pages, not both")
     consumer = None
-    engine = "not included (no identification consumer attached; pass --library DIR)"
-    if args.library:
-        from companion.commands.listen import load_engine_consumer
-
-        consumer, why = load_engine_consumer(cfg, Path(args.library))
-        if consumer is None:
-            raise CompanionError(f"cannot attach the engine: {why}")
-        engine = f"included, library {args.library}"
+    engine = "not included (no identification consumer attached; pass --library DIR or --synthetic-pages N)"
     with tempfile.TemporaryDirectory() as tmp:
+        library = Path(args.library) if args.library else None
+        if args.synthetic_pages:
+            library = Path(tmp) / "library"
+            made = synthetic_engine_library(cfg, library, args.synthetic_pages)
+            engine = (f"included, synthetic library of {made['pages']} pages ({made['systems']} systems, "
+                      f"{made['snippet_vectors']} snippet vectors of {made['snippet_dim']}-d; passage model "
+                      f"{'installed' if made['passage_model'] else 'not installed'})")
+        elif library is not None:
+            engine = f"included, library {library}"
+        if library is not None:
+            from companion.commands.listen import load_engine_consumer
+
+            consumer, why = load_engine_consumer(cfg, library)
+            if consumer is None:
+                raise CompanionError(f"cannot attach the engine: {why}")
         if args.input_file:
             path = Path(args.input_file)
         elif args.device and not args.long_seconds:
@@ -254,6 +317,12 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
             f"dropped buffers {rt['dropped_blocks']}, RSS {rt['rss_mb_warm'] or 0:.1f} MB after 5% -> "
             f"{rt['rss_mb_end']:.1f} MB at the end"
         )
+        if rt["result_latency_ms_p95"] is not None:
+            print(
+                f"  engine results: {rt['results']}, hop end -> published result p50 "
+                f"{rt['result_latency_ms_p50']:.1f} ms, p95 {rt['result_latency_ms_p95']:.1f} ms, "
+                f"max {rt['result_latency_ms_max']:.1f} ms"
+            )
     lg = report.get("long")
     if lg:
         print(
