@@ -104,6 +104,34 @@ def test_jobs_in_a_child_process_return_fail_and_cancel(qtbot, runner) -> None:
     qtbot.waitUntil(lambda: cancelled == [True], timeout=10000)
 
 
+def _until_cancelled(marker: str, progress, cancel) -> str:
+    """A cooperative job: reports progress until told to stop, then tidies up and returns."""
+    from pathlib import Path
+
+    step = 0
+    while not cancel.is_set():
+        step += 1
+        progress(min(0.99, step / 1000), f"step {step}")
+        time.sleep(0.02)
+    Path(marker).write_text("stopped by itself")
+    return "stopped"
+
+
+def test_cooperative_job_reports_progress_and_stops_itself(qtbot, runner, tmp_path) -> None:
+    from companion.gui.process_job import run_in_process
+
+    marker = tmp_path / "marker"
+    seen, cancelled = [], []
+    task = runner.start("coop", lambda ctx: run_in_process(ctx, _until_cancelled, str(marker), cooperative=True),
+                        on_progress=lambda f, text, p: seen.append((f, text)),
+                        on_cancelled=lambda: cancelled.append(True))
+    qtbot.waitUntil(lambda: len(seen) >= 3, timeout=60000)
+    assert seen[0][1].startswith("step ") and 0 < seen[0][0] < 1
+    task.cancel()
+    qtbot.waitUntil(lambda: cancelled == [True], timeout=20000)
+    assert marker.read_text() == "stopped by itself", "the job was asked to stop, not killed"
+
+
 def test_modules_loaded_by_helper_processes_do_not_load_qt() -> None:
     """The render, indexing and job processes import these: Qt must not come along (fast start, no
     Qt state in a child)."""
