@@ -1,11 +1,13 @@
 """Unlabelled sheet snippets from real scans, for SimCLR pre-training of the sheet encoder.
 
 Pages are rendered greyscale at the analysis width (835 px); each annotated
-system box (``<work>.systems.json``, fractions of the page width) or each
-system found by the sheets module is scaled to an 80-px strip (the 160-px
-strip downscaled by 2) and cut into windows of 100 px + context, hop 25 px
-(= 200 px / 50 px at strip scale). The annotated boxes are used for
-pre-training only; the app itself always uses the system detector.
+system box (``<work>.systems.json``, fractions of the page width) or, for a
+PDF without that file (a user's own scans), each system found by the sheets
+module's detector is scaled to an 80-px strip (the 160-px strip downscaled by
+2) and cut into windows of 100 px + context, hop 25 px (= 200 px / 50 px at
+strip scale). Detected systems are cut exactly as the library cuts them
+(deskewed :func:`companion.sheets.system_strip`). The annotated boxes are used
+for pre-training only; the app itself always uses the system detector.
 """
 
 from __future__ import annotations
@@ -74,31 +76,80 @@ def snippets_from_scan(pdf: Path, boxes: list[dict], ctx: int = 10, hop: int = 2
     return np.concatenate(out) if out else np.zeros((0, SHEET_SHAPE[0], SHEET_SHAPE[1] + 2 * ctx), np.uint8)
 
 
+def snippets_from_detected(pdf: Path, ctx: int = 10, hop: int = 25) -> tuple[np.ndarray, int]:
+    """Snippets of every system the detector finds in ``pdf`` (no annotation needed); (snippets, systems)."""
+    from companion.errors import SheetError
+    from companion.sheets import detect_page, open_document, system_strip
+
+    out: list[np.ndarray] = []
+    n_systems = 0
+    with open_document(pdf) as doc:
+        for page in range(doc.n_pages):
+            try:
+                image = doc.render_analysis(page)
+                systems = detect_page(image)
+            except SheetError as exc:  # one unreadable or too slow page is skipped, not the scan
+                log.warning("%s page %d skipped: %s", pdf.name, page + 1, exc)
+                continue
+            for system in systems:
+                strip = system_strip(image, system, 2 * SHEET_SHAPE[0])
+                strip80 = np.asarray(Image.fromarray(strip).resize((max(1, strip.shape[1] // 2), SHEET_SHAPE[0]),
+                                                                   Image.BILINEAR))
+                out.append(strip_windows(strip80, SHEET_SHAPE[1] + 2 * ctx, hop))
+                n_systems += 1
+    empty = np.zeros((0, SHEET_SHAPE[0], SHEET_SHAPE[1] + 2 * ctx), np.uint8)
+    return (np.concatenate(out) if out else empty), n_systems
+
+
 def prepare_scan_snippets(scans_dir: Path, out_dir: Path, exclude: Iterable[str] = ("chopin",), ctx: int = 10) -> dict:
-    """Write ``sheet.npy`` + ``meta.json`` of unlabelled snippets from every scan not excluded."""
+    """Write ``sheet.npy`` + ``meta.json`` of unlabelled snippets from every scan not excluded.
+
+    Every PDF in ``scans_dir`` is used: with its annotated system boxes when a
+    ``<work>.systems.json`` lies beside it, else with the systems the detector
+    finds. A PDF that cannot be read is skipped and listed in the summary.
+    ``exclude`` drops works whose name contains one of the words (the default
+    keeps the Chopin scans used for evaluation out of pre-training).
+    """
+    from companion.errors import SheetError
+
     scans_dir, out_dir = Path(scans_dir), Path(out_dir)
+    if not scans_dir.is_dir():
+        raise CompanionError(f"scans folder not found: {scans_dir}")
     excl = [e.lower() for e in exclude]
-    chunks, works = [], []
-    for js in sorted(scans_dir.glob("*.systems.json")):
-        work = js.name[: -len(".systems.json")]
+    chunks, works, annotated, detected, skipped = [], [], [], [], []
+    pdfs = sorted(p for p in scans_dir.iterdir() if p.is_file() and p.suffix.lower() == ".pdf")
+    for pdf in pdfs:
+        work = pdf.stem
         if any(e in work.lower() for e in excl):
             continue
-        pdf = scans_dir / f"{work}.pdf"
-        if not pdf.is_file():
+        js = scans_dir / f"{work}.systems.json"
+        try:
+            if js.is_file():
+                boxes = json.loads(js.read_text(encoding="utf-8"))
+                if isinstance(boxes, dict):
+                    boxes = boxes.get("systems", [])
+                snips = snippets_from_scan(pdf, boxes, ctx)
+                annotated.append(work)
+            else:
+                snips, n_systems = snippets_from_detected(pdf, ctx)
+                detected.append({"work": work, "systems": n_systems})
+        except (CompanionError, SheetError, ValueError, KeyError, TypeError) as exc:
+            log.warning("%s skipped: %s", pdf.name, exc)
+            skipped.append({"work": work, "reason": str(exc)})
             continue
-        boxes = json.loads(js.read_text(encoding="utf-8"))
-        if isinstance(boxes, dict):
-            boxes = boxes.get("systems", [])
-        snips = snippets_from_scan(pdf, boxes, ctx)
         log.info("%s: %d snippets", work, len(snips))
-        chunks.append(snips)
-        works.append(work)
+        if len(snips):
+            chunks.append(snips)
+            works.append(work)
     if not chunks:
-        raise CompanionError(f"no usable scans in {scans_dir}")
+        why = "; ".join(f"{s['work']}: {s['reason']}" for s in skipped[:3])
+        raise CompanionError(f"no usable scans in {scans_dir}" + (f" ({why})" if why else
+                                                                   " (no PDF with systems found)"))
     sheet = np.concatenate(chunks)
     out_dir.mkdir(parents=True, exist_ok=True)
     np.save(out_dir / "sheet.npy", sheet)
-    summary = {"source": "real scans (IMSLP via DiNoScore), annotated system boxes", "works": works,
+    summary = {"source": "scans: annotated system boxes where given, else systems found by the detector",
+               "works": works, "annotated": annotated, "detected": detected, "skipped": skipped,
                "excluded": list(exclude), "snippets": int(len(sheet))}
     (out_dir / "meta.json").write_text(json.dumps({"version": 1, "summary": summary}, indent=1), encoding="utf-8")
     return summary
