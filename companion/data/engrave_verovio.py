@@ -129,6 +129,9 @@ def engrave(path: Path, params: dict, page_width_px: int) -> EngravedScore:
         "mnumInterval": int(params.get("mnum_interval", 0)),
         "mdivAll": True,
     }
+    for key, option in (("staff_line_width", "staffLineWidth"), ("stem_width", "stemWidth")):
+        if params.get(key) is not None:  # printed editions' heavier lines (they survive a 150-dpi scan)
+            options[option] = float(params[key])
     tk.setOptions(options)
     if not _load(tk, path):
         raise DataError(f"verovio could not read {path.name}")

@@ -18,7 +18,9 @@ timings, rendered with a held-out soundfont and expressive timing):
 * time to identify when the audio is streamed (first hop at which the right
   piece is reported as identified);
 * the share of hops after identification on which the highlighted system is
-  the one being played, on performances with a repeat (a jump back);
+  the one being played, on streams across a jump back in the performance (a
+  repeat the score asks for, or one rendered into the performance: see
+  :func:`companion.data.pieces.render_piece`);
 * false identifications on rendered pieces that are not in the library (a
   query counts as false when any hop reports a piece as identified);
 
@@ -187,11 +189,14 @@ BENCH_SET: tuple[tuple[str, str, bool], ...] = (
     ("fit", "006-1-KI-004", False), ("fit", "007-1-KI-004", False), ("fit", "030-1-BH-003", False),
 )
 MAX_QUERY_AUDIO_S = 240.0
+RENDERER_VERSION = 2
+"""Bumped when the rendering changes, so a cached benchmark set is rendered again (2: companion.data.pieces)."""
 
 
 def build_bench_set(out: Path, kern_dir: Path, seed: int = 0) -> dict[str, Path]:
     """Render the benchmark pieces (PDF for library pieces, audio for all) and write the manifests."""
-    from companion.engine.render import RenderError, render_piece, write_manifest
+    from companion.data.pieces import RenderedPiece, render_piece, sidecar
+    from companion.errors import DataError
 
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -200,8 +205,8 @@ def build_bench_set(out: Path, kern_dir: Path, seed: int = 0) -> dict[str, Path]
     manifests: dict[str, list] = {"eval": [], "fit": []}
     cache = out / "rendered.json"
     done = json.loads(cache.read_text()) if cache.is_file() else {}
-    from companion.engine.render import RenderedPiece
-
+    if done.get("renderer") != RENDERER_VERSION:  # pieces made by an older renderer are made again
+        done = {"renderer": RENDERER_VERSION}
     for i, (split, source, in_lib) in enumerate(BENCH_SET):
         name = source.replace("m21:", "").replace("/", "_").replace(".mxl", "")
         if name in done:
@@ -216,15 +221,15 @@ def build_bench_set(out: Path, kern_dir: Path, seed: int = 0) -> dict[str, Path]
             log.info("rendering %s", source)
             try:
                 piece = render_piece(score, pdf_dir if in_lib else audio_dir, name, seed=seed + 101 * i,
-                                     title=name, pdf=in_lib, raster_width=1000, max_seconds=MAX_QUERY_AUDIO_S,
-                                     boxes=in_lib)
-            except RenderError as exc:
+                                     title=name, pdf=in_lib, max_seconds=MAX_QUERY_AUDIO_S,
+                                     boxes=in_lib, jump=True)
+            except DataError as exc:
                 log.warning("skipped %s: %s", source, exc)
                 continue
             if not in_lib:
                 piece.pdf = ""
             done[name] = {k: getattr(piece, k) for k in ("title", "composer", "pdf", "audio", "systems",
-                                                          "n_pages", "source")}
+                                                          "n_pages", "source", "jump")}
             cache.write_text(json.dumps(done, indent=1))
         manifests[split].append((piece, in_lib))
     paths = {}
@@ -234,7 +239,7 @@ def build_bench_set(out: Path, kern_dir: Path, seed: int = 0) -> dict[str, Path]
         for piece, in_lib in pieces:
             e = piece.manifest_entry(in_lib)
             e["pdf"] = Path(piece.pdf).name if in_lib else None
-            side = Path(piece.pdf).with_name(Path(piece.pdf).stem + ".systems.json") if in_lib else None
+            side = sidecar(Path(piece.pdf)) if in_lib else None
             if side is not None and side.is_file():
                 e["n_systems"] = len(json.loads(side.read_text(encoding="utf-8"))["systems"])
             src = piece.source
@@ -359,9 +364,19 @@ def make_queries(pieces: Sequence[PieceAudio], per_piece: int, seed: int, fps: f
             for _ in range(per_piece):
                 s = int(rng.integers(0, max(1, len(p.spec) - L)))
                 out.append(Query(i, p.doc_index, p.spec[s : s + L], truth[s : s + L], "excerpt", length))
-        # a performance with a repeat: systems a..b, then back to a and on
         systems = sorted(p.systems)
-        if len(systems) >= 4:
+        jumps = [j for j in range(len(systems) - 1) if 0 <= systems[j + 1][2] < systems[j][2]]
+        if jumps:
+            # the recording itself jumps back (a repeat played, or a jump rendered into the
+            # performance): stream from a few systems before a jump to a few after it
+            for _ in range(max(1, per_piece // 2)):
+                j = jumps[int(rng.integers(len(jumps)))]
+                lo, hi = systems[max(0, j - 2)][0], systems[max(0, j - 1)][0]
+                s = int(round(float(rng.uniform(lo, max(lo, hi))) * fps))
+                e = int(round(systems[min(len(systems) - 1, j + 3)][1] * fps))
+                out.append(Query(i, p.doc_index, p.spec[s:e], truth[s:e], "repeat", (e - s) / fps))
+        elif len(systems) >= 4:
+            # a recording without one: splice systems a..b, then back to a and on
             for _ in range(max(1, per_piece // 2)):
                 a = int(rng.integers(0, len(systems) - 3))
                 b = min(len(systems) - 1, a + int(rng.integers(2, 4)))

@@ -44,22 +44,23 @@ def demo_dir(cfg: Config) -> Path:
 
 def build_demo_assets(out_dir: Path, seed: int = 7) -> dict[str, Any]:
     """Render the demo PDFs and the recording (needs the ``data`` extra, FluidSynth and the soundfonts)."""
-    from companion.engine.render import render_piece
+    from companion.data.pieces import HELD_OUT_SOUNDFONT, render_piece
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     meta: dict[str, Any] = {"pieces": [], "recording": None}
     for i, (work, name, title, composer) in enumerate(DEMO_PIECES):
         is_rec = i == RECORDING_PIECE
+        # the recorded piece's repeat signs give the recording its jump back
         piece = render_piece(work, out_dir, name, seed=seed + i, title=title, composer=composer,
-                             raster_width=1000, audio=is_rec, max_seconds=RECORDING_SECONDS)
+                             page_width_px=1000, audio=is_rec, max_seconds=RECORDING_SECONDS)
         meta["pieces"].append({"pdf": Path(piece.pdf).name, "title": title, "composer": composer,
                                "source": f"music21 corpus: {work}", "pages": piece.n_pages})
         if is_rec:
             rec = out_dir / "recording.ogg"
             Path(piece.audio).replace(rec)
             meta["recording"] = {"audio": rec.name, "pdf": Path(piece.pdf).name, "title": title,
-                                 "soundfont": "TimGM6mb.sf2", "systems": [list(s) for s in piece.systems]}
+                                 "soundfont": HELD_OUT_SOUNDFONT, "systems": [list(s) for s in piece.systems]}
     (out_dir / "demo.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
     return meta
 

@@ -5,7 +5,7 @@ ground truth is known, independent of system-detection errors, and it must be
 runnable before (or without) the detector. Real scans in ``shared/data/scans``
 come with ``<name>.systems.json`` (boxes as fractions of the page width); the
 benchmark's rendered pieces get the same sidecar from their engraving
-(:func:`boxes_from_clean_pages`). Everything else follows the papers' sheet
+(:func:`companion.data.pieces.system_boxes`). Everything else follows the papers' sheet
 front end: pages rendered 835 px wide, systems scaled to 160-px strips,
 snippets 200 px wide every 50 px downscaled to 80 x 100, passages as 80-px
 high strips.
@@ -19,12 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from companion.config import SheetConfig
+from companion.data.pieces import sidecar
 from companion.errors import SheetError
 from companion.library.protocols import SystemRecord
-
-
-def sidecar(pdf: Path) -> Path:
-    return pdf.with_name(pdf.stem + ".systems.json")
 
 
 class _Opened:
@@ -94,51 +91,3 @@ class KnownSystemsFrontEnd:
                              for x in xs])
         small = np.asarray(Image.fromarray(strip).resize((max(1, width * sh // c.strip_height), sh), Image.BILINEAR))
         return snippets, xs, small
-
-
-def boxes_from_svg(svgs: list[str], pad: float = 0.015) -> list[dict]:
-    """System boxes (fractions of the page width) from verovio's SVG: the extent of the staff lines.
-
-    Each ``g.system`` holds ``g.staff`` groups whose first paths are the five
-    staff lines (``M x0 y L x1 y`` in the page's viewBox units). The box spans
-    the staves plus one staff height above and below (ledger lines, slurs).
-    """
-    import re
-    import xml.etree.ElementTree as ET
-
-    ns = "{http://www.w3.org/2000/svg}"
-    line = re.compile(r"M\s*([-\d.]+)\s+([-\d.]+)\s*L\s*([-\d.]+)\s+([-\d.]+)")
-    out = []
-    for page, svg in enumerate(svgs):
-        root = ET.fromstring(svg)
-        inner = next((g for g in root.iter(ns + "svg") if g.get("viewBox")), None)
-        if inner is None:
-            raise SheetError("verovio SVG without a viewBox")
-        vb_w = float(inner.get("viewBox").split()[2])
-        dx = dy = 0.0
-        for g in root.iter(ns + "g"):
-            if "page-margin" in (g.get("class") or "").split():
-                m = re.search(r"translate\(\s*([-\d.]+)[,\s]+([-\d.]+)", g.get("transform") or "")
-                if m:
-                    dx, dy = float(m.group(1)), float(m.group(2))
-                break
-        for g in root.iter(ns + "g"):
-            if "system" not in (g.get("class") or "").split():
-                continue
-            xs, ys = [], []
-            for staff in g.iter(ns + "g"):
-                if "staff" not in (staff.get("class") or "").split():
-                    continue
-                for path in staff.findall(ns + "path"):
-                    m = line.match(path.get("d") or "")
-                    if m and m.group(2) == m.group(4):
-                        xs += [float(m.group(1)) + dx, float(m.group(3)) + dx]
-                        ys.append(float(m.group(2)) + dy)
-            if not ys:
-                continue
-            top, bottom = min(ys), max(ys)
-            staff_h = (max(ys[:5]) - min(ys[:5])) if len(ys) >= 5 else (bottom - top)
-            out.append({"page": page, "x0": max(0.0, min(xs) / vb_w - pad), "x1": min(1.0, max(xs) / vb_w + pad),
-                        "y0": max(0.0, (top - staff_h) / vb_w - pad),
-                        "y1": (bottom + staff_h) / vb_w + pad})
-    return out

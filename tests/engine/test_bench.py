@@ -54,3 +54,17 @@ def test_platt_calibration_fixes_overconfidence() -> None:
     cal = fit_platt(p, y)
     assert expected_calibration_error(cal(p), y) < 0.5 * expected_calibration_error(p, y)
     assert cal(np.array([0.9]))[0] < 0.85
+
+
+def test_repeat_queries_stream_across_the_recordings_own_jump() -> None:
+    fps = 20.0
+    spec = np.arange(2000, dtype=np.float32)[:, None] * np.ones((1, 92), np.float32)  # frame i holds i
+    order = [0, 1, 2, 3, 1, 2, 3, 4, 5]  # played up to system 3, back to 1, on to the end
+    systems = [(10.0 * j, 10.0 * (j + 1), k) for j, k in enumerate(order)]
+    piece = PieceAudio(0, spec[: int(90 * fps)], systems)
+    queries = [q for q in make_queries([piece], per_piece=4, seed=3) if q.kind == "repeat"]
+    assert len(queries) == 2
+    for q in queries:
+        first = int(q.spec[0, 0])
+        assert np.array_equal(q.spec[:, 0], np.arange(first, first + len(q.spec)))  # one stretch, no splice
+        assert (np.diff(q.truth) < 0).sum() == 1 and q.truth[0] in (1, 2)

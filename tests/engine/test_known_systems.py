@@ -1,4 +1,4 @@
-"""System boxes from the engraving, and the benchmark front end that uses them."""
+"""The benchmark front end that takes system boxes from a sidecar (boxes from the engraving: tests/data)."""
 
 from __future__ import annotations
 
@@ -9,38 +9,9 @@ import numpy as np
 import pymupdf
 import pytest
 
-from companion.engine.known_systems import KnownSystemsFrontEnd, boxes_from_svg, sidecar
-from companion.engine.render import _toolkit, systems_of_pages
+from companion.data.pieces import sidecar
+from companion.engine.known_systems import KnownSystemsFrontEnd
 from companion.errors import SheetError
-
-pytest.importorskip("verovio")
-
-
-def kern_score(measures: int = 40) -> str:
-    notes = ["c", "d", "e", "f", "g", "a", "b", "cc"]
-    lines = ["**kern\t**kern", "*clefF4\t*clefG2", "*M4/4\t*M4/4"]
-    for m in range(measures):
-        for i in range(4):
-            n = notes[(m + i) % len(notes)]
-            lines.append(f"4{n.upper()}\t4{n}")
-        lines.append(f"={m + 2}\t={m + 2}")
-    lines.append("*-\t*-")
-    return "\n".join(lines) + "\n"
-
-
-def test_boxes_from_the_engraving_cover_every_system_in_reading_order() -> None:
-    tk = _toolkit(kern_score(), seed=0)
-    svgs = [tk.renderToSVG(p) for p in range(1, tk.getPageCount() + 1)]
-    systems = systems_of_pages(svgs)
-    boxes = boxes_from_svg(svgs)
-    assert len(systems) >= 3 and len(boxes) == len(systems)
-    assert [b["page"] for b in boxes] == [p for p, _ in systems]
-    for a, b in zip(boxes, boxes[1:]):
-        if a["page"] == b["page"]:
-            assert a["y0"] < b["y0"]
-    for b in boxes:
-        assert 0 <= b["x0"] < b["x1"] <= 1 and 0 <= b["y0"] < b["y1"] < 1.5
-        assert 0.05 < b["y1"] - b["y0"] < 0.5  # one two-staff system, not a page
 
 
 def test_known_systems_front_end_cuts_snippets_and_strips(tmp_path: Path) -> None:
