@@ -8,7 +8,18 @@ event loop's lateness while the app, offscreen, goes through:
 2. opening a scanned score, zooming in and out 8 times, turning pages;
 3. listening to a 10-s recording played in real time as the microphone,
    followed in the score (the tone-following engine double of the GUI tests);
-4. looking up a dropped recording.
+4. looking up a dropped recording;
+5. training: a synthetic snippet run in the Training tab (the real trainer in
+   a worker thread of the app) for 20 s, then cancelled;
+6. building a corpus from one symbolic score in the Training tab
+   (corpus build and pack in a child process), when verovio and
+   the soundfonts are installed (else the phase is left out and says so).
+
+``--real`` replaces the generated library and the engine doubles with what a
+user gets: the bundled demo scans (``resources/demo``) indexed with the real
+sheet front end and the installed model, the demo recording followed by the
+real live engine (``--listen-seconds`` of it, in real time) and looked up by the
+real engine.
 
 ``--render-in-thread`` draws pages in a thread of the app's own process
 instead of the helper process, to show why the helper exists.
@@ -75,11 +86,27 @@ class ThreadRender:
         pass
 
 
+def _data_tools_missing() -> str:
+    """Why the build-data phase cannot run here ("" when it can)."""
+    try:
+        import verovio  # noqa: F401
+
+        from companion.data.synth import available_soundfonts
+    except ImportError as exc:
+        return f"{exc.name} not installed"
+    return "" if available_soundfonts(("FluidR3_GM.sf2",)) else "FluidR3_GM soundfont not installed"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--stacks", action="store_true", help="print where the GUI thread was during each stall")
     ap.add_argument("--render-in-thread", action="store_true", help="draw pages in a thread of the app process")
+    ap.add_argument("--no-build", action="store_true", help="leave out the build-data phase")
+    ap.add_argument("--real", action="store_true",
+                    help="demo scans, installed model and the real engine instead of generated data and doubles")
+    ap.add_argument("--listen-seconds", type=float, default=30.0, help="with --real: seconds of the demo "
+                    "recording to listen to (default 30)")
     args = ap.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     home = Path(tempfile.mkdtemp(prefix="gui-bench-"))
@@ -97,14 +124,19 @@ def main() -> int:
     from companion.gui.watchdog import StallWatchdog
 
     app = create_application(headless=True)
-    folder = home / "scores"
-    folder.mkdir()
-    for i in range(6):
-        make_score_pdf(folder / f"vector score {i}.pdf", 3, seed=i, systems_per_page=4, title=f"Piece {i}")
-    scans = [make_scan_pdf(folder / f"scanned score {i}.pdf", 3, seed=100 + i) for i in range(2)]
-    audio = write_tones(home / "performance.wav", seconds_per_tone=1.5)
-
-    backend = LibraryBackend(home / "library", ProjectionFrontEnd, hash_embedder)
+    if args.real:
+        folder = ROOT / "resources" / "demo"
+        audio = folder / "recording.ogg"
+        backend = LibraryBackend.default(load_config())
+    else:
+        folder = home / "scores"
+        folder.mkdir()
+        for i in range(6):
+            make_score_pdf(folder / f"vector score {i}.pdf", 3, seed=i, systems_per_page=4, title=f"Piece {i}")
+        for i in range(2):
+            make_scan_pdf(folder / f"scanned score {i}.pdf", 3, seed=100 + i)
+        audio = write_tones(home / "performance.wav", seconds_per_tone=1.5)
+        backend = LibraryBackend(home / "library", ProjectionFrontEnd, hash_embedder)
     w = MainWindow(load_config(), backend=backend, audio_backend=NoMicrophone())
     if args.render_in_thread:
         w.cache.pool = ThreadRender()
@@ -122,6 +154,8 @@ def main() -> int:
     pump(0.5)
     dog = StallWatchdog(threshold_ms=50, log_stalls=False, capture_stacks=args.stacks)
     results: dict[str, dict[str, float]] = {}
+    notes: dict[str, object] = {"library": "demo scans, installed model, real engine" if args.real
+                                else "generated scores, engine doubles"}
 
     def phase(name: str, fn) -> None:
         dog.start()
@@ -149,7 +183,8 @@ def main() -> int:
         pump(300, until=lambda: not w.library.busy)
 
     def score() -> None:
-        row = next(d for d in w.library.document_rows() if "scanned score 0" in d.path)
+        rows = w.library.document_rows()
+        row = rows[0] if args.real else next(d for d in rows if "scanned score 0" in d.path)
         w.open_library_document(row)
         pump(20, until=lambda: w.cache.pending == 0)
         for _ in range(4):
@@ -163,6 +198,24 @@ def main() -> int:
             pump(0.5)
         w.score.set_two_pages(True)
         pump(20, until=lambda: w.cache.pending == 0)
+
+    def listen_real() -> None:
+        w.show_view(2)
+        w.listen.set_input_file(audio)
+        w.listen.start(speed=1.0)
+        pump(10, until=lambda: w.listen.listening)
+        pump(args.listen_seconds)
+        w.listen.stop()
+        pump(10, until=lambda: not w.listen.listening)
+        li = w.listen.last_identification
+        notes["listen"] = ("last identification: " + (f"{li.pieces[0].title} (sure={li.sure})"
+                                                        if li is not None and li.pieces else "none"))
+
+    def lookup_real() -> None:
+        w.look_up(audio)
+        pump(300, until=lambda: w.lookup.result is not None and w.lookup.task is None)
+        r = w.lookup.result
+        notes["lookup"] = (f"{len(r.hops)} hops, ranked {r.ranked()[:2]}" if r is not None else "no result")
 
     def listen() -> None:
         row = next(d for d in w.library.document_rows() if d.title == "Piece 0")
@@ -190,22 +243,66 @@ def main() -> int:
         w.look_up(audio)
         pump(60, until=lambda: w.lookup.result is not None and w.lookup.task is None)
 
-    for name, fn in (("index", index), ("score", score), ("listen", listen), ("lookup", lookup)):
+    def training() -> None:
+        v = w.training
+        w.show_view(4)
+        v.synthetic.setChecked(True)
+        v.mode_box.setCurrentIndex(v.mode_box.findData("snippet"))
+        v.epochs.setValue(50)
+        v.batch.setValue(32)
+        v.steps.setValue(100)
+        v.valid_pairs.setValue(64)
+        v.run_dir.setText(str(home / "runs"))
+        v.start()
+        pump(20, until=lambda: v.task is None)
+        v.cancel()
+        pump(60, until=lambda: v.task is None)
+        notes["training_loss_points"] = len(v.losses)
+
+    def build_data() -> None:
+        v = w.training
+        v.scores_edit.setText(str(scores))
+        v.build_from_scores()
+        pump(300, until=lambda: v.build_task is None)
+        notes["build_status"] = v.status.text()
+
+    # one symbolic score for the build-data phase (written now: loading the data tests' fixtures
+    # imports pytest, which is not the app's work)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("data_fixtures", ROOT / "tests" / "data" / "conftest.py")
+    fixtures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fixtures)
+    scores = home / "symbolic"
+    scores.mkdir(exist_ok=True)
+    (scores / "kern-test.krn").write_text(fixtures.KERN, encoding="utf-8")
+
+    phases = [("index", index), ("score", score), ("listen", listen_real if args.real else listen),
+              ("lookup", lookup_real if args.real else lookup), ("training", training)]
+    if args.no_build or _data_tools_missing():
+        notes["build data"] = "skipped: " + ("--no-build" if args.no_build else _data_tools_missing())
+    else:
+        phases.append(("build data", build_data))
+    for name, fn in phases:
         phase(name, fn)
     w.close()
     QCoreApplication.processEvents()
     summary = {
         "render": "thread" if args.render_in_thread else "process",
+        "real": bool(args.real),
         "phases": results,
         "max_stall_ms": max(r["max_stall_ms"] for r in results.values()),
         "stalls_over_50ms": sum(r["stalls_over_50ms"] for r in results.values()),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "notes": notes,
     }
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         for name, r in results.items():
-            print(f"{name:8s} {r['seconds']:6.1f} s  max stall {r['max_stall_ms']:6.1f} ms  "
+            print(f"{name:10s} {r['seconds']:6.1f} s  max stall {r['max_stall_ms']:6.1f} ms  "
                   f"stalls > 50 ms: {r['stalls_over_50ms']}")
+        print(f"load average at the end: {summary['load_average']}; {notes}")
     return 0
 
 

@@ -17,6 +17,7 @@ does not stop within ``grace_s`` is it ended.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import time
 from typing import Any, Callable
@@ -33,11 +34,20 @@ class _Reporter:
     def __init__(self, messages: Any) -> None:
         self.messages = messages
 
-    def __call__(self, fraction: float | None, text: str = "") -> None:
-        self.messages.put(("progress", fraction, text))
+    def __call__(self, fraction: float | None, text: str = "", payload: Any = None) -> None:
+        self.messages.put(("progress", fraction, text, payload))
+
+
+BACKGROUND_NICENESS = 5
+"""Child jobs run at this lower CPU priority: on a busy machine the window is served first."""
 
 
 def _child(fn: Callable[..., Any], args: tuple, messages: Any, cancel: Any = None) -> None:
+    if hasattr(os, "nice"):
+        try:
+            os.nice(BACKGROUND_NICENESS)
+        except OSError:
+            pass
     try:
         if cancel is not None:
             result = fn(*args, progress=_Reporter(messages), cancel=cancel)
@@ -88,7 +98,7 @@ def run_in_process(ctx: Any, fn: Callable[..., Any], *args: Any, poll_s: float =
                 continue
             if msg[0] == "progress":
                 if cancel_at is None:
-                    ctx.progress(msg[1], msg[2])
+                    ctx.progress(msg[1], msg[2], msg[3])
                 continue
             if msg[0] == "ok":
                 return msg[1]

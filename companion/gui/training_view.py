@@ -1,8 +1,12 @@
-"""The Training tab: choose data, pre-train / fine-tune with live curves, cancel and resume, evaluate.
+"""The Training tab: build data, pre-train / fine-tune with live curves, cancel and resume, evaluate, activate.
 
-Training runs :func:`companion.training.trainer.train` in a worker with a
-cancel event; its progress callback (on the worker thread) is forwarded as
-task progress, and the curves are redrawn from a timer at most 5 times a
+Building data from symbolic scores (corpus build, pack) runs
+in a child process that stops itself cleanly on Cancel; a trained model is
+compared with the active one and activated through :mod:`companion.models.activate`.
+
+Training runs :func:`companion.training.trainer.train` in a child process
+(:mod:`companion.gui.training_jobs`) with a cancel event; its progress reports
+are forwarded as task progress, and the curves are redrawn from a timer at most 5 times a
 second so that thousands of steps never flood the GUI thread. A run folder
 keeps ``state.pt``: "Resume" continues exactly where a cancelled run stopped.
 """
@@ -14,7 +18,7 @@ import importlib.util
 import json
 import logging
 import math
-import threading
+import os
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,8 @@ from companion.config import Config
 from companion.gui.workers import Task, TaskContext, TaskRunner
 
 log = logging.getLogger(__name__)
+SEP = ";"
+"""Separates several folders in the symbolic-scores field."""
 
 MODES = (
     ("simclr-sheet", "Pre-train the sheet encoder (self-supervised, your scans)"),
@@ -62,25 +68,27 @@ def training_available() -> tuple[bool, str]:
 
 def run_training(ctx: TaskContext, mode: str, data: str, out_dir: Path, epochs: int, batch_size: int,
                  steps_per_epoch: int, resume: bool, valid_pairs: int = 2000) -> Any:
-    from companion.training.config import TrainConfig
-    from companion.training.trainer import train
+    """Train in a child process (see :mod:`companion.gui.training_jobs` for why)."""
+    from companion.gui.process_job import run_in_process
+    from companion.gui.training_jobs import train_job
 
-    ctx.progress(None, "Preparing data and model…")
-    cfg = TrainConfig(mode=mode, data=data, out_dir=str(out_dir), epochs=epochs, batch_size=batch_size,
-                      steps_per_epoch=steps_per_epoch, valid_pairs=valid_pairs, threads=1)
+    ctx.progress(None, "Starting the training process…")
+    return run_in_process(ctx, train_job, mode, data, str(out_dir), epochs, batch_size, steps_per_epoch, resume,
+                          valid_pairs, cooperative=True)
 
-    def forward(p: Any) -> None:
-        done = (p.epoch + (p.step / p.steps if p.steps else 0.0)) / max(1, p.epochs)
-        ctx.progress(done, f"{p.phase}: epoch {p.epoch + 1}/{p.epochs}, step {p.step}/{p.steps}", p)
 
-    return train(cfg, [forward], cancel_event=ctx.cancel_event, resume=resume)
+def run_build_scores(ctx: TaskContext, folders: list[Path], work_dir: Path, workers: int) -> Any:
+    from companion.gui.process_job import run_in_process
+    from companion.training.from_scores import build_job
+
+    return run_in_process(ctx, build_job, [str(f) for f in folders], str(work_dir), workers, cooperative=True)
 
 
 def run_build_scans(ctx: TaskContext, scans: Path, out: Path) -> Any:
     from companion.gui.process_job import run_in_process
     from companion.training.scans import prepare_scan_snippets
 
-    return run_in_process(ctx, prepare_scan_snippets, scans, out)
+    return run_in_process(ctx, prepare_scan_snippets, scans, out, ())  # the user's own scans: exclude nothing
 
 
 class TrainingView(QWidget):
@@ -102,23 +110,36 @@ class TrainingView(QWidget):
         available, self.unavailable = training_available()
 
         # -- data
-        self.scores_edit = self._folder_edit("Folders of symbolic scores (MusicXML, MEI, kern)")
+        self.scores_edit = self._folder_edit("Folders of symbolic scores (kern, MusicXML, MEI, ABC, LilyPond); "
+                                             f"several separated by '{SEP}'")
         self.scans_edit = self._folder_edit("Your scanned scores (PDF)")
         self.recordings_edit = self._folder_edit("Your recordings (audio)")
         self.data_edit = self._folder_edit("Prepared training data (built from the folders above)")
         self.synthetic = QCheckBox("Use a tiny synthetic set (a quick check that training works)")
-        self.build_btn = QPushButton("Build data from scans")
+        self.build_scores_btn = QPushButton("Build corpus from scores")
+        self.build_scores_btn.setToolTip("Engrave, perform and align the symbolic scores into a corpus and pack it. "
+                                         "Cancel keeps the finished pieces: building again resumes.")
+        self.build_scores_btn.clicked.connect(self.build_from_scores)
+        self.build_btn = QPushButton("Cut snippets from scans")
         self.build_btn.setToolTip("Cut unlabelled snippets from the systems of your scans (for pre-training the "
-                                  "sheet encoder). Aligned pairs from symbolic scores and recordings are built "
-                                  "with 'companion data build' / 'companion data pack'.")
+                                  "sheet encoder)")
         self.build_btn.clicked.connect(self.build_data)
         self.build_task: Task | None = None
+        self.last_build: dict | None = None
+        self.build_workers = max(1, (os.cpu_count() or 2) - 1)
+        """Worker processes for building (one core is left to the app)."""
+        build_row = QWidget()
+        br = QHBoxLayout(build_row)
+        br.setContentsMargins(0, 0, 0, 0)
+        br.addWidget(self.build_scores_btn)
+        br.addWidget(self.build_btn)
+        br.addStretch(1)
         data_box = QGroupBox("Data")
         form = QFormLayout(data_box)
-        form.addRow("Symbolic scores:", self._with_browse(self.scores_edit))
+        form.addRow("Symbolic scores:", self._with_browse(self.scores_edit, append=True))
         form.addRow("Scans:", self._with_browse(self.scans_edit))
         form.addRow("Recordings:", self._with_browse(self.recordings_edit))
-        form.addRow("", self.build_btn)
+        form.addRow("", build_row)
         form.addRow("Training data:", self._with_browse(self.data_edit))
         form.addRow("", self.synthetic)
 
@@ -231,21 +252,22 @@ class TrainingView(QWidget):
         e.setToolTip(tip)
         return e
 
-    def _with_browse(self, edit: QLineEdit) -> QWidget:
+    def _with_browse(self, edit: QLineEdit, append: bool = False) -> QWidget:
         w = QWidget()
         h = QHBoxLayout(w)
         h.setContentsMargins(0, 0, 0, 0)
         h.addWidget(edit, 1)
         b = QPushButton("…")
         b.setFixedWidth(32)
-        b.clicked.connect(lambda: self._browse(edit))
+        b.clicked.connect(lambda: self._browse(edit, append))
         h.addWidget(b)
         return w
 
-    def _browse(self, edit: QLineEdit) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose a folder", edit.text())
+    def _browse(self, edit: QLineEdit, append: bool = False) -> None:
+        current = [p for p in edit.text().split(SEP) if p.strip()] if append else [edit.text()]
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder", current[-1] if current else "")
         if folder:
-            edit.setText(folder)
+            edit.setText(SEP.join([*current, folder]) if append and folder not in current else folder)
 
     # -- running ----------------------------------------------------------------------------------
     @property
@@ -267,6 +289,9 @@ class TrainingView(QWidget):
             self.losses.clear()
             self.mrr.clear()
         self.progress_events = 0
+        # the x axes span the whole run: they are not relaid out (tick labels measured again) at every redraw
+        for plot in (self.loss_plot, self.mrr_plot):
+            plot.setXRange(0, self.epochs.value(), padding=0.02)
         self._set_running(True)
         self.status.setText("Starting…")
         self.task = self.runner.start(
@@ -281,6 +306,61 @@ class TrainingView(QWidget):
         self.timer.start()
         return self.task
 
+    def score_folders(self) -> list[Path]:
+        return [Path(p.strip()).expanduser() for p in self.scores_edit.text().split(SEP) if p.strip()]
+
+    def build_from_scores(self) -> Task | None:
+        """Corpus build + pack from the chosen score folders, in a child process."""
+        folders = self.score_folders()
+        if not folders:
+            self.error.emit("Build data", "Choose one or more folders of symbolic scores first.")
+            return None
+        missing = [str(f) for f in folders if not f.exists()]
+        if missing:
+            self.error.emit("Build data", f"Folder not found: {', '.join(missing)}")
+            return None
+        if self.build_task is not None or self.task is not None:
+            return None
+        work = Path(self.run_dir.text()).expanduser() / "scores-data"
+        self.status.setText(f"Building a corpus from {len(folders)} folder{'s' if len(folders) > 1 else ''}…")
+        self._building(True)
+        self.build_task = self.runner.start(
+            "build data", run_build_scores, folders, work, self.build_workers,
+            on_progress=self._build_progress,
+            on_finished=self._scores_built,
+            on_failed=lambda m, user: (self.status.setText(f"Building data failed: {m}"),
+                                       self.error.emit("Build data", m)),
+            on_cancelled=lambda: self.status.setText(
+                "Building data cancelled. Finished pieces are kept: building again resumes."),
+            on_done=self._build_done,
+        )
+        return self.build_task
+
+    def _build_progress(self, fraction: float, text: str, _payload: Any) -> None:
+        if self.build_task is not None and self.build_task.ctx.cancelled:
+            return
+        if fraction >= 0:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(fraction * 1000))
+        else:
+            self.progress.setRange(0, 0)
+        if text:
+            self.status.setText(text)
+
+    def _scores_built(self, summary: dict) -> None:
+        self.last_build = summary
+        failed = summary.get("failed", [])
+        note = f"; {len(failed)} failed (see {summary['corpus']}/report.json)" if failed else ""
+        self.status.setText(f"Corpus built and packed in {summary['corpus']}: {summary.get('pieces', 0)} pieces "
+                            f"({summary.get('built', 0)} built now, {summary.get('unchanged', 0)} unchanged{note}).")
+        self.message.emit("Corpus ready")
+
+    def _building(self, on: bool) -> None:
+        self.progress.setRange(0, 0 if on else 1000)
+        self.build_btn.setEnabled(not on)
+        self.build_scores_btn.setEnabled(not on)
+        self.cancel_btn.setEnabled(on or self.task is not None)
+
     def build_data(self) -> Task | None:
         """Prepare scan snippets (``sheet.npy``) in a child process; then pre-training can use them."""
         scans = Path(self.scans_edit.text().strip()).expanduser()
@@ -291,9 +371,7 @@ class TrainingView(QWidget):
             return None
         out = Path(self.run_dir.text()).expanduser() / "scan-snippets"
         self.status.setText(f"Cutting snippets from the scans in {scans}…")
-        self.progress.setRange(0, 0)
-        self.build_btn.setEnabled(False)
-        self.cancel_btn.setEnabled(True)
+        self._building(True)
         self.build_task = self.runner.start(
             "build data", run_build_scans, scans, out,
             on_finished=lambda summary: self._built(out, summary),
@@ -308,20 +386,23 @@ class TrainingView(QWidget):
         self.data_edit.setText(str(out))
         self.synthetic.setChecked(False)
         self.mode_box.setCurrentIndex(self.mode_box.findData("simclr-sheet"))
-        n = summary.get("snippets", summary.get("n", "")) if isinstance(summary, dict) else ""
-        self.status.setText(f"Scan snippets ready in {out}{f' ({n} snippets)' if n != '' else ''}: "
+        n = summary.get("snippets", "?")
+        detected = len(summary.get("detected", []))
+        skipped = summary.get("skipped", [])
+        how = f", systems found by the detector in {detected} of {len(summary.get('works', []))} scans" if detected else ""
+        bad = f"; {len(skipped)} unreadable PDF{'s' if len(skipped) != 1 else ''} skipped" if skipped else ""
+        self.status.setText(f"Scan snippets ready in {out} ({n} snippets{how}{bad}): "
                             "pre-train the sheet encoder with them.")
 
     def _build_done(self) -> None:
         self.build_task = None
-        self.build_btn.setEnabled(True)
-        self.cancel_btn.setEnabled(self.task is not None)
-        self.progress.setRange(0, 1000)
+        self._building(False)
         self.progress.setValue(0)
 
     def cancel(self) -> None:
         if self.build_task is not None:
             self.build_task.cancel()
+            self.status.setText("Cancelling: the pieces in progress are abandoned, finished ones are kept…")
         if self.task is not None:
             self.task.cancel()
             self.status.setText("Cancelling after the current step… (Resume continues from the last save)")
@@ -499,8 +580,9 @@ class TrainingView(QWidget):
         self.model_activated.emit(act)
 
     def shutdown(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
+        for task in (self.task, self.build_task):
+            if task is not None:
+                task.cancel()
 
 
 def run_compare(ctx: TaskContext, candidate: Path, models_dir: Path) -> Any:

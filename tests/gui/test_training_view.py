@@ -153,3 +153,80 @@ def test_activating_a_corrupt_best_model_is_refused(qtbot, window, tmp_path: Pat
     qtbot.waitUntil(lambda: view.model_task is None, timeout=30000)
     assert "Cannot compare" in view.report.text() and "corrupt" in view.report.text()
     assert not view.activate_btn.isEnabled() and view.activate() is None
+
+
+def test_build_corpus_from_scores_cancels_and_resumes(qtbot, window, tmp_path: Path) -> None:
+    """Two small verovio scores: Cancel after the first piece keeps it; building again resumes and packs."""
+    import importlib.util
+
+    # the data tests' tiny scores (loaded by path: both folders have a conftest module)
+    spec = importlib.util.spec_from_file_location("data_fixtures", Path(__file__).resolve().parents[1] / "data"
+                                                  / "conftest.py")
+    fixtures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fixtures)
+    ABC, KERN, tools_missing = fixtures.ABC, fixtures.KERN, fixtures.tools_missing
+
+    if tools_missing():
+        pytest.skip(tools_missing())
+    scores = tmp_path / "scores"
+    scores.mkdir()
+    (scores / "kern-test.krn").write_text(KERN, encoding="utf-8")
+    (scores / "abc-test.abc").write_text(ABC, encoding="utf-8")
+    view = window.training
+    window.show_view(4)
+    view.run_dir.setText(str(tmp_path / "runs"))
+    view.scores_edit.setText(f"{scores};{tmp_path / 'missing'}")
+    assert view.build_from_scores() is None and "Folder not found" in window.errors[-1][1]
+    view.scores_edit.setText(str(scores))
+    view.build_workers = 1
+    task = view.build_from_scores()
+    assert task is not None and view.cancel_btn.isEnabled() and not view.build_scores_btn.isEnabled()
+    qtbot.waitUntil(lambda: "1 of 2 pieces" in view.status.text() or view.build_task is None, timeout=120000)
+    assert view.build_task is not None, view.status.text()
+    assert view.progress.value() > 0
+    view.cancel()
+    qtbot.waitUntil(lambda: view.build_task is None, timeout=60000)
+    assert task.state == "cancelled", task.error
+    assert "building again resumes" in view.status.text()
+    pieces = tmp_path / "runs" / "scores-data" / "corpus" / "pieces"
+    assert len([p for p in pieces.iterdir() if not p.name.startswith(".")]) == 1
+    assert not list(pieces.glob(".tmp-*")), "the abandoned piece left no temporary folder"
+    assert view.build_scores_btn.isEnabled() and not view.cancel_btn.isEnabled()
+
+    task = view.build_from_scores()
+    qtbot.waitUntil(lambda: view.build_task is None, timeout=180000)
+    assert task.state == "finished", task.error
+    built = view.last_build
+    assert built["unchanged"] == 1 and built["built"] == 1 and built["pieces"] == 2
+    assert sum(built["packed"].values()) == 2
+    assert "Corpus built and packed" in view.status.text()
+
+
+def test_cut_snippets_from_unannotated_scans(qtbot, window, tmp_path: Path) -> None:
+    """The user's scans have no systems.json: the detector's systems are used (in a child process)."""
+    import importlib.util
+    import sys
+
+    if "sheets_helpers" not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            "sheets_helpers", Path(__file__).resolve().parents[1] / "sheets" / "sheets_helpers.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["sheets_helpers"] = module
+        spec.loader.exec_module(module)
+    helpers = sys.modules["sheets_helpers"]
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    page = helpers.draw_page(helpers.layout([2, 2, 2], space=8.0, top=120)).image
+    (scans / "Chopin - Nocturne (my scan).pdf").write_bytes(helpers.image_pdf([page]))
+    view = window.training
+    window.show_view(4)
+    view.run_dir.setText(str(tmp_path / "runs"))
+    view.scans_edit.setText(str(scans))
+    task = view.build_data()
+    assert task is not None
+    qtbot.waitUntil(lambda: view.build_task is None, timeout=60000)
+    assert task.state == "finished", task.error
+    out = tmp_path / "runs" / "scan-snippets"
+    assert view.data_edit.text() == str(out) and (out / "sheet.npy").is_file()
+    assert "systems found by the detector in 1 of 1 scans" in view.status.text(), "the user's Chopin is not excluded"
+    assert view.mode == "simclr-sheet"

@@ -139,7 +139,7 @@ def test_modules_loaded_by_helper_processes_do_not_load_qt() -> None:
     import sys
 
     code = ("import sys, companion.gui.library_service, companion.gui.render_service, "
-            "companion.gui.process_job; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "companion.gui.process_job, companion.gui.training_jobs; print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('PySide6', 'pyqtgraph', 'shiboken6')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
