@@ -104,12 +104,17 @@ def run_summary(args: argparse.Namespace, cfg: Config) -> int:
     report = store.read_report(args.corpus)
     if args.json:
         print(json.dumps({"totals": index["totals"], "by_engraver": index["by_engraver"],
-                          "by_split": index["by_split"], "report": report}, indent=1))
+                          "by_split": index["by_split"], "by_repeats": index["by_repeats"],
+                          "report": report}, indent=1))
         return 0
     t = index["totals"]
     print(f"{args.corpus}: {t['pieces']} pieces, {t['pairs']} notehead/onset pairs, {t['systems']} systems, "
           f"{t['pages']} pages, {t['seconds_audio'] / 3600:.1f} h audio; checks passed "
-          f"{t['checks_passed']}/{t['pieces']}; engravers {index['by_engraver']}; splits {index['by_split']}")
+          f"{t['checks_passed']}/{t['pieces']}; engravers {index['by_engraver']}; splits {index['by_split']}; "
+          f"repeats {index['by_repeats']}")
+    for e in index["pieces"]:
+        if str(e.get("repeats", "")).startswith("not-expanded"):
+            print(f"  repeats not expanded: {e['piece']}: {e['repeats'].split(':', 1)[1].strip()}")
     for f in report.get("alignment_check_failures", []):
         print(f"  check failed: {f['piece']}: {'; '.join(f['reasons'])}")
     return 0

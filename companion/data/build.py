@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -33,6 +34,12 @@ from companion.errors import DataError
 log = logging.getLogger(__name__)
 
 BUILDER_VERSION = 1
+# Part of the key of pieces whose source has repeat signs or jump words only, so
+# that handling repeats (version 2: expanded, or notated order marked
+# "not-expanded") rebuilds exactly the pieces it changes.
+REPEATS_VERSION = 2
+_REPEAT_HINTS = re.compile(r"\\repeat|:\||\|:|<repeat|<ending|dacapo|dalsegno|rptstart|rptend|D\.\s?C\.|D\.\s?S\.|"
+                           r"Da\s+Capo|Dal\s+Segno|^\*>", re.MULTILINE | re.IGNORECASE)
 PAGE_SIZES = {"a4": (2100, 2970), "letter": (2159, 2794), "b4": (2500, 3530)}
 
 
@@ -97,7 +104,17 @@ def split_of(work: str, seed: int, fractions: tuple[float, float]) -> str:
 def piece_key(src: Source, opts: BuildOptions) -> str:
     h = hashlib.sha256(src.content_hash().encode())
     h.update(json.dumps(opts.key_fields(), sort_keys=True, default=str).encode())
+    if has_repeat_hints(src):
+        h.update(f"repeats:{REPEATS_VERSION}".encode())
     return h.hexdigest()[:20]
+
+
+def has_repeat_hints(src: Source) -> bool:
+    """Whether the source (or a file it includes) may hold repeats or jumps: a
+    cheap text test, deliberately loose (a false hit only costs a rebuild)."""
+    from companion.data.engrave_verovio import _source_text
+
+    return any(_REPEAT_HINTS.search(_source_text(p)) for p in (src.path, *src.extra_files))
 
 
 def select(sources: list[Source], opts: BuildOptions,
@@ -420,6 +437,7 @@ def _build_piece(src: Source, key: str, split: str, opts: BuildOptions) -> dict:
             "n_pairs": int(len(heads)),
             "n_systems": int(len(systems)),
             "n_events": len(perf.notes),
+            "repeats": score.repeats,
             "check": result,
             "seconds": {"engrave": round(t_engrave, 2), "total": round(time.time() - t0, 2),
                         "cpu": round(_cpu_seconds() - cpu0, 2)},

@@ -15,23 +15,45 @@ ONSET_HIT_MIN = 0.65  # share of sampled notes with an energy rise at their pitc
 ONSET_SAMPLES = 60
 
 
+def sounding_pass(heads: np.ndarray) -> np.ndarray:
+    """For each row, which sounding of its notehead it is (0 = first time).
+
+    Why: with repeats taken, a system is read left to right once per pass; the
+    first and second endings are each heard once, so they fall in pass 0 after
+    the repeated bars, in reading order as well.
+    """
+    out = np.zeros(len(heads), dtype=np.int32)
+    if len(heads) == 0:
+        return out
+    order = np.lexsort((heads["onset"], heads["note"]))
+    notes = heads["note"][order]
+    first = np.concatenate([[True], notes[1:] != notes[:-1]])
+    starts = np.flatnonzero(first)
+    run_start = np.repeat(starts, np.diff(np.append(starts, len(notes))))
+    out[order] = np.arange(len(notes)) - run_start
+    return out
+
+
 def monotonic_score(heads: np.ndarray, tolerance_px: float = 12.0) -> float:
-    """Share of consecutive onset groups (within one system) whose mean x does not
-    move left by more than ``tolerance_px``. ``heads`` is the notehead table."""
+    """Share of consecutive onset groups (within one system and one sounding
+    pass) whose mean x does not move left by more than ``tolerance_px``.
+    ``heads`` is the notehead table."""
     good = total = 0
+    passes = sounding_pass(heads)
     for system in np.unique(heads["system"]):
-        rows = heads[heads["system"] == system]
-        order = np.argsort(rows["onset"], kind="stable")
-        t = rows["onset"][order]
-        x = rows["x"][order]
-        # Group notes struck together (chords with jitter) into one event.
-        starts = np.flatnonzero(np.concatenate([[True], np.diff(t) > 0.03]))
-        xs = np.array([np.median(x[a:b]) for a, b in zip(starts, np.append(starts[1:], len(t)))])
-        if len(xs) < 2:
-            continue
-        d = np.diff(xs)
-        good += int(np.sum(d > -tolerance_px))
-        total += len(d)
+        for p in np.unique(passes[heads["system"] == system]):
+            rows = heads[(heads["system"] == system) & (passes == p)]
+            order = np.argsort(rows["onset"], kind="stable")
+            t = rows["onset"][order]
+            x = rows["x"][order]
+            # Group notes struck together (chords with jitter) into one event.
+            starts = np.flatnonzero(np.concatenate([[True], np.diff(t) > 0.03]))
+            xs = np.array([np.median(x[a:b]) for a, b in zip(starts, np.append(starts[1:], len(t)))])
+            if len(xs) < 2:
+                continue
+            d = np.diff(xs)
+            good += int(np.sum(d > -tolerance_px))
+            total += len(d)
     return good / total if total else 1.0
 
 

@@ -8,6 +8,16 @@ change, and (b) tags each notehead and staff in the SVG with the same source
 location and its system number. Noteheads and onsets are then joined on the
 source location; when one location sounds several times (a music variable
 used twice), noteheads and events are paired in reading order.
+
+Repeats: LilyPond interprets the folded score, which is what we engrave. The
+same listener records the volta-repeat events (repeat start with its count,
+repeat end with how often it returns, volta brackets with their numbers), and
+:func:`unfold_segments` plays that structure the way ``\\unfoldRepeats`` would:
+a list of folded time spans in playing order. Each folded note event, already
+paired with its notehead, then sounds once per span that holds it, so a
+notehead maps to every time it sounds without any guessing between copies.
+D.S./D.C./Fine/Coda jumps (which ``\\unfoldRepeats`` does not expand either),
+nested repeats and hand-made repeat bars keep the notated order and say why.
 """
 
 from __future__ import annotations
@@ -63,9 +73,32 @@ SETTINGS = r"""
      ((tie-event engraver event)
       (companion-write "tie" (companion-moment (ly:context-current-moment context)) 0 0 "none"
                        (object-address context))))))
+#(define (companion-numbers nums)
+   (if (list? nums)
+       (string-join (map (lambda (n) (format #f "~a" n)) nums) ",")
+       "none"))
+#(define (companion-count x) (if (number? x) x 0))
 #(define (companion-tempo-listener context)
    (make-engraver
     (listeners
+     ((volta-repeat-start-event engraver event)
+      (companion-write "rstart" (companion-moment (ly:context-current-moment context))
+                       (companion-count (ly:event-property event 'repeat-count)) 0 "none" 0))
+     ((volta-repeat-end-event engraver event)
+      (companion-write "rend" (companion-moment (ly:context-current-moment context))
+                       (companion-count (ly:event-property event 'return-count)) 0 "none" 0))
+     ((volta-span-event engraver event)
+      (companion-write "volta" (companion-moment (ly:context-current-moment context))
+                       (companion-count (ly:event-property event 'span-direction)) 0
+                       (companion-numbers (ly:event-property event 'volta-numbers)) 0))
+     ((dal-segno-event engraver event)
+      (companion-write "jump" (companion-moment (ly:context-current-moment context)) 0 0 "dal-segno" 0))
+     ((fine-event engraver event)
+      (companion-write "jump" (companion-moment (ly:context-current-moment context)) 0 0 "fine" 0))
+     ((segno-mark-event engraver event)
+      (companion-write "jump" (companion-moment (ly:context-current-moment context)) 0 0 "segno" 0))
+     ((coda-mark-event engraver event)
+      (companion-write "jump" (companion-moment (ly:context-current-moment context)) 0 0 "coda" 0))
      ((tempo-change-event engraver event)
       (let ((count (ly:event-property event 'metronome-count))
             (unit (ly:event-property event 'tempo-unit)))
@@ -146,7 +179,15 @@ def engrave(path: Path, params: dict, page_width_px: int, timeout_s: float = 300
             raise DataError(f"{len(svgs)} pages: longer than the limit")
         if not events_file.exists():
             raise DataError("lilypond's event listener wrote nothing (no notes?)")
-        events, bar_times = _read_events(events_file)
+        events, bar_times, segments, repeats = _read_events(events_file)
+        if repeats != "none" and not repeats.startswith("not-expanded"):
+            why = _unsupported_text(_needed_files(entry, limit=work))
+            if why:
+                segments, repeats = [(0.0, float("inf"), 0.0)], f"not-expanded: {why}"
+        elif repeats == "none":
+            why = _unsupported_text(_needed_files(entry, limit=work))
+            if why:
+                repeats = f"not-expanded: {why}"
         pages, systems, heads = [], [], []
         sys_index: dict[int, int] = {}
         for page_no, svg_path in enumerate(svgs):
@@ -154,14 +195,15 @@ def engrave(path: Path, params: dict, page_width_px: int, timeout_s: float = 300
             png = svg_to_png_array(svg, page_width_px)
             pages.append(png)
             _parse_svg(svg, page_no, png.shape[1], systems, heads, sys_index)
-    events, heads = _join(events, heads)
+    events, heads, unjoined = _join(events, heads, segments)
     if not events:
         raise DataError("no sounding notes found by the event listener")
     if len(pages) > 0 and len(systems) == 0:
         raise DataError("no staves found in lilypond's SVG")
     return EngravedScore(engraver="lilypond", pages=pages, systems=systems, noteheads=heads,
-                         events=events, bar_times=bar_times,
-                         params={"staff_size": int(params.get("staff_size", 20)), "paper": paper})
+                         events=events, bar_times=bar_times, repeats=repeats,
+                         params={"staff_size": int(params.get("staff_size", 20)), "paper": paper,
+                                 "unjoined_noteheads": unjoined})
 
 
 def _version(ly: Path) -> tuple[int, ...]:
@@ -193,9 +235,11 @@ def _page_number(p: Path) -> int:
     return int(m.group(1)) if m else 0
 
 
-def _read_events(path: Path) -> tuple[list[tuple], list[float]]:
-    """(loc, onset_s, offset_s, pitch, voice) per struck note, ties merged, tempo applied."""
-    notes, ties, tempi = [], set(), []
+def _read_events(path: Path) -> tuple[list[tuple], list[float], list[tuple[float, float, float]], str]:
+    """(loc, onset_s, offset_s, pitch, voice, moment) per struck note in folded
+    (notated) time, ties merged, tempo applied; the playing order of the folded
+    time (see :func:`unfold_segments`) and the repeat status."""
+    notes, ties, tempi, repeat_marks = [], set(), [], []
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         f = line.split("\t")
         if len(f) < 7:
@@ -207,8 +251,10 @@ def _read_events(path: Path) -> tuple[list[tuple], list[float]]:
             ties.add((f[6], round(main, 6), round(grace, 6)))
         elif kind == "tempo" and float(f[3]) > 0:
             tempi.append((main, float(f[3])))
+        elif kind in ("rstart", "rend", "volta", "jump"):
+            repeat_marks.append((kind, main, int(float(f[3])), f[5]))
     if not notes:
-        return [], []
+        return [], [], [], "none"
     # Tempo map: whole notes -> seconds. qpm quarter notes per minute = qpm/4 whole notes.
     tempi = sorted({m: q for m, q in tempi}.items())
     if not tempi or tempi[0][0] > 0:
@@ -254,9 +300,112 @@ def _read_events(path: Path) -> tuple[list[tuple], list[float]]:
         onset = to_s(n[0])
         if n[1] < 0:  # grace note: before the beat, by half its notated length
             onset = max(0.0, onset + 0.5 * n[1] * secs_per_whole[0])
-        out.append((n[4], onset, max(to_s(end_of[i]), onset + 0.05), n[2], n[5]))
+        out.append((n[4], onset, max(to_s(end_of[i]), onset + 0.05), n[2], n[5], n[0]))
     bars = []  # no bar lines from the listener: the performer pedals by time
-    return out, bars
+    spans, repeats = unfold_segments(repeat_marks)
+    # Folded moments -> seconds: each span keeps its notated tempo.
+    segments, now = [], 0.0
+    for a, b in spans:
+        end = to_s(b) if np.isfinite(b) else float("inf")
+        segments.append((a, b, now - to_s(a)))
+        now += end - to_s(a)
+    return out, bars, segments, repeats
+
+
+def unfold_segments(marks: list[tuple[str, float, int, str]]) -> tuple[list[tuple[float, float]], str]:
+    """Folded time spans ``[a, b)`` (whole notes) in playing order, and the repeat status.
+
+    ``marks`` are the listener's (kind, moment, number, text) records:
+    ``rstart`` (count), ``rend`` (how often to return), ``volta`` (+1 start /
+    -1 end? see below, numbers in text), ``jump`` (segno, coda, fine, dal segno).
+    LilyPond's span-direction is -1 (START) at a volta's start and 1 (STOP) at
+    its end. Played like a performer: at a repeat end return to the repeat start
+    while returns are left; a volta bracket whose numbers exclude the current
+    pass is skipped.
+    """
+    whole = [(0.0, float("inf"))]
+    if not marks:
+        return whole, "none"
+    jumps = sorted({m[3] for m in marks if m[0] == "jump"})
+    if jumps:
+        return whole, f"not-expanded: {'/'.join(jumps)} jump (LilyPond does not unfold it either)"
+    # Several staves send the same events: keep one of each.
+    marks = sorted(set(marks), key=lambda m: m[1])
+    starts = sorted({m[1] for m in marks if m[0] == "rstart"})
+    ends = sorted({m[1] for m in marks if m[0] == "rend"})
+    if not ends:
+        return whole, "none"
+    # Nested repeats: two starts with no end between them.
+    for a, b in zip(starts, starts[1:]):
+        if not any(a < e <= b for e in ends):
+            return whole, "not-expanded: nested repeats"
+    returns = {}
+    for m in marks:
+        if m[0] == "rend":
+            returns[m[1]] = max(returns.get(m[1], 0), m[2])
+    voltas: dict[float, tuple[float, set[int]]] = {}
+    open_at: dict[str, float] = {}
+    for m in marks:
+        if m[0] != "volta":
+            continue
+        if m[2] < 0:
+            open_at[m[3]] = m[1]
+        elif m[3] in open_at:
+            a = open_at.pop(m[3])
+            try:
+                nums = {int(x) for x in m[3].split(",") if x.strip()}
+            except ValueError:
+                return whole, f"not-expanded: volta numbers {m[3]!r}"
+            voltas[a] = (m[1], nums)
+    if open_at:
+        return whole, "not-expanded: a volta bracket without an end"
+    times = sorted({m[1] for m in marks})
+    spans: list[tuple[float, float]] = []
+    done: dict[float, int] = {}
+    rstart, passno, seg_start, t, jumped = 0.0, 1, 0.0, 0.0, False
+    while len(spans) < 1000:
+        # At time t: a repeat end (return?), then a repeat start, then a volta start (skip?).
+        if t in returns and done.get(t, 0) < returns[t] and t > rstart:
+            done[t] = done.get(t, 0) + 1
+            spans.append((seg_start, t))
+            seg_start, t, passno, jumped = rstart, rstart, passno + 1, True
+            continue
+        if t in starts and not jumped:
+            rstart, passno = t, 1
+            for e in [e for e in done if e > t]:
+                done[e] = 0
+        jumped = False
+        if t in voltas and passno not in voltas[t][1]:
+            if t > seg_start:
+                spans.append((seg_start, t))
+            seg_start = t = voltas[t][0]
+            continue
+        later = [x for x in times if x > t]
+        if not later:
+            spans.append((seg_start, float("inf")))
+            break
+        t = later[0]
+    else:
+        return whole, "not-expanded: the repeat structure does not end"
+    spans = [(a, b) for a, b in spans if b > a]
+    return spans, ("expanded" if len(spans) > 1 else "none")
+
+
+_TEXT_JUMP = re.compile(r"D\.\s?C\.|D\.\s?S\.|\bDa\s+Capo\b|\bDal\s+Segno\b|\\segno\b|\\coda\b|scripts\.(?:var)?(?:segno|coda)",
+                        re.IGNORECASE)
+_HAND_REPEATS = re.compile(r"repeatCommands|\\bar\s+\"[^\"]*:")
+
+
+def _unsupported_text(files: list[Path]) -> str | None:
+    """Repeats the listener cannot see: jumps written as text or glyphs, and
+    repeat bars or volta brackets set by hand instead of ``\\repeat volta``."""
+    for f in files:
+        text = re.sub(r"%.*", "", f.read_text("utf-8", "replace"))  # comments
+        if _TEXT_JUMP.search(text):
+            return "D.C./D.S./segno/coda written as text or glyphs"
+        if _HAND_REPEATS.search(text):
+            return "repeat bars or volta brackets set by hand (not \\repeat volta)"
+    return None
 
 
 def _leaves(el, ox: float = 0.0, oy: float = 0.0):
@@ -320,9 +469,13 @@ def _offset(el) -> tuple[float, float]:
     return (float(m.group(1)), float(m.group(2))) if m else (0.0, 0.0)
 
 
-def _join(raw: list[tuple], heads: list[Notehead]) -> tuple[list[NoteEvent], list[Notehead]]:
+def _join(raw: list[tuple], heads: list[Notehead],
+          segments: list[tuple[float, float, float]] | None = None) -> tuple[list[NoteEvent], list[Notehead], int]:
     """Give noteheads and events unique ids; a location used k times is paired in
-    reading order when there are k heads, else its heads are dropped."""
+    reading order when there are k heads, else its heads are dropped (counted).
+    Each folded event then sounds once per playing ``segment`` (moment span
+    ``[a, b)`` and its shift in seconds) that holds its moment."""
+    segments = segments or [(0.0, float("inf"), 0.0)]
     by_loc_events: dict[str, list[tuple]] = {}
     for ev in raw:
         by_loc_events.setdefault(ev[0], []).append(ev)
@@ -331,14 +484,20 @@ def _join(raw: list[tuple], heads: list[Notehead]) -> tuple[list[NoteEvent], lis
         by_loc_heads.setdefault(h.note_id, []).append(h)
     events: list[NoteEvent] = []
     out_heads: list[Notehead] = []
+    unjoined = 0
     for loc, evs in by_loc_events.items():
         evs = sorted(evs, key=lambda e: e[1])
         hs = sorted(by_loc_heads.get(loc, []), key=lambda h: (h.page, h.system, h.x))
         paired = loc != "none" and len(hs) == len(evs)
+        unjoined += 0 if paired else len(hs)
         for k, ev in enumerate(evs):
             nid = f"{loc}#{k}"
-            events.append(NoteEvent(nid, ev[3], ev[1], ev[2]))
+            moment = ev[5] if len(ev) > 5 else 0.0
+            for a, b, shift in segments:
+                if a - 1e-9 <= moment < b - 1e-9:
+                    events.append(NoteEvent(nid, ev[3], ev[1] + shift, ev[2] + shift))
             if paired:
                 h = hs[k]
                 out_heads.append(Notehead(nid, h.page, h.system, h.x, h.y))
-    return events, out_heads
+    unjoined += sum(len(hs) for loc, hs in by_loc_heads.items() if loc not in by_loc_events)
+    return events, out_heads, unjoined

@@ -4,6 +4,15 @@ Noteheads come from the SVG (``g.note > g.notehead > use`` transforms, ids made
 stable with ``xmlIdSeed``), onsets from ``renderToTimemap`` (``getTimesForElement``
 is unreliable), pitches from ``getMIDIValuesForElement``. System boxes are the
 extent of the staff lines of each ``g.system``.
+
+Repeats: verovio 6 plays the score's expansion in the time map and MIDI while
+engraving the folded score. Kern ``*>[A,A,B]`` lists, MEI ``<expansion>`` and
+the expansion verovio's MusicXML import makes from repeat bar lines, endings and
+``<sound dacapo/fine/...>`` all become one; notes of a later pass get verovio's
+``-rendN`` id suffix, which is mapped back to the engraved notehead, so a
+notehead has one event per time it sounds. Where repeat signs or D.C./D.S.
+words are present but no expansion encodes them, the piece is performed in
+notated order (``expandNever``) and :attr:`EngravedScore.repeats` says why.
 """
 
 from __future__ import annotations
@@ -22,6 +31,50 @@ SVG_NS = "{http://www.w3.org/2000/svg}"
 XLINK = "{http://www.w3.org/1999/xlink}href"
 _TRANSLATE = re.compile(r"translate\(\s*(-?[\d.]+)[ ,]+(-?[\d.]+)\s*\)")
 _PATH_LINE = re.compile(r"M\s*(-?[\d.]+)[ ,]+(-?[\d.]+)\s*L\s*(-?[\d.]+)[ ,]+(-?[\d.]+)")
+_REND = re.compile(r"-rend\d+$")
+_REPEAT_SIGNS = re.compile(r'(?:left|right)="rpt(?:start|end|both)"|<ending[\s>]')
+_JUMP_WORDS = re.compile(r"D\.\s?C\.|D\.\s?S\.|\bDa\s+Capo\b|\bDal\s+Segno\b|\bal\s+Fine\b|\bal\s+Coda\b|\bTo\s+Coda\b",
+                         re.IGNORECASE)
+# Jumps encoded for a machine (not only as words): kern expansion lists, MEI
+# expansions, MusicXML <sound> jump attributes that verovio's import follows.
+_ENCODED_JUMPS = re.compile(r"^\*>\[|<expansion[\s>]|<sound[^>]*\b(?:dacapo|dalsegno|tocoda)=", re.MULTILINE)
+
+
+def _source_text(path: Path) -> str:
+    """The score's text (the root file of a compressed MusicXML), for repeat detection."""
+    if path.suffix.lower() == ".mxl":
+        try:
+            with zipfile.ZipFile(path) as z:
+                return "\n".join(z.read(n).decode("utf-8", "replace") for n in z.namelist()
+                                 if n.endswith((".xml", ".musicxml")) and not n.startswith("META-INF"))
+        except (zipfile.BadZipFile, OSError, KeyError):
+            return ""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def repeat_status(mei: str, source: str, expanded: bool) -> str:
+    """``none``, ``expanded`` or ``not-expanded: <reason>`` for a loaded score.
+
+    Why so careful: a repeat taken in the audio but not in the onsets (or the
+    reverse) is a silent misalignment; a jump written only as words (``D.C. al
+    Fine``) is invisible to verovio's expansion, so even repeats it did expand
+    would give a performance that is neither the notated order nor the music.
+    """
+    signs = bool(_REPEAT_SIGNS.search(mei))
+    words = bool(_JUMP_WORDS.search(mei) or _JUMP_WORDS.search(source))
+    encoded = bool(_ENCODED_JUMPS.search(source))
+    if words and not encoded:
+        return "not-expanded: D.C./D.S. jump written only as text"
+    if expanded:
+        return "expanded"
+    if signs:
+        return "not-expanded: repeat signs but no expansion in the source (kern: no *>[...] list)"
+    if words:
+        return "not-expanded: D.C./D.S. jump the expansion does not take"
+    return "none"
 
 
 def _load(tk, path: Path) -> bool:
@@ -49,13 +102,13 @@ _ACC = {"s": 1, "f": -1, "ss": 2, "x": 2, "ff": -2, "n": 0, "ns": 1, "nf": -1, "
         "nu": 0, "nd": 0, "ts": 3, "tf": -3, "xs": 3, "sx": 3}
 
 
-def _mei_pitches(tk) -> dict[str, int]:
+def _mei_pitches(tk, mei: str | None = None) -> dict[str, int]:
     """Written pitch per note id from verovio's MEI (ignores ottava lines)."""
     ns = "{http://www.music-encoding.org/ns/mei}"
     xid = "{http://www.w3.org/XML/1998/namespace}id"
     out: dict[str, int] = {}
     try:
-        root = ET.fromstring(tk.getMEI({}))
+        root = ET.fromstring(mei if mei is not None else tk.getMEI({}))
     except ET.ParseError:
         return out
     for n in root.iter(ns + "note"):
@@ -142,6 +195,16 @@ def engrave(path: Path, params: dict, page_width_px: int) -> EngravedScore:
         raise DataError(f"{n_pages} pages: longer than the limit of {params.get('max_pages', 40)}")
 
     timemap = tk.renderToTimemap({"includeMeasures": True, "includeRests": False})
+    expanded = any(_REND.search(nid) for entry in timemap for nid in entry.get("on", []))
+    mei = tk.getMEI({})
+    repeats = repeat_status(mei, _source_text(path), expanded)
+    if expanded and repeats != "expanded":
+        # Play the notated order instead (the option only takes effect on load).
+        tk.setOptions({"expandNever": True})
+        if not _load(tk, path):
+            raise DataError(f"verovio could not read {path.name}")
+        timemap = tk.renderToTimemap({"includeMeasures": True, "includeRests": False})
+        mei = tk.getMEI({})
     onsets: dict[str, list[float]] = {}
     offsets: dict[str, list[float]] = {}
     bar_times: list[float] = []
@@ -155,17 +218,23 @@ def engrave(path: Path, params: dict, page_width_px: int) -> EngravedScore:
             bar_times.append(t)
     events: list[NoteEvent] = []
     pitch_of: dict[str, int] = {}
-    written = _mei_pitches(tk)
+    written = _mei_pitches(tk, mei)
     sounding_at = _midi_onsets(tk)
-    for nid, ons in onsets.items():
-        pitch = _resolve_pitch(tk, nid, written.get(nid), sounding_at.get(round(ons[0] * 1000) // 4))
+    # Engraved notes first, so a later pass ("-rendN") takes the pitch of its notehead.
+    for nid in sorted(onsets, key=lambda n: (bool(_REND.search(n)), n)):
+        ons = onsets[nid]
+        head_id = _REND.sub("", nid)
+        if head_id not in pitch_of:
+            pitch_of[head_id] = _resolve_pitch(tk, head_id, written.get(head_id),
+                                               sounding_at.get(round(min(ons) * 1000) // 4))
+        pitch = pitch_of[head_id]
         if not 0 < pitch < 128:
             continue
-        pitch_of[nid] = pitch
         offs = sorted(offsets.get(nid, []))
         for on in sorted(ons):
             off = next((o for o in offs if o > on), on + 0.25)
-            events.append(NoteEvent(nid, pitch, on, off))
+            events.append(NoteEvent(head_id, pitch, on, off))
+    pitch_of = {k: v for k, v in pitch_of.items() if 0 < v < 128}
     if not events:
         raise DataError("no sounding notes in the time map")
 
@@ -178,7 +247,7 @@ def engrave(path: Path, params: dict, page_width_px: int) -> EngravedScore:
         pages.append(png)
         _parse_svg(svg, page_no - 1, png.shape[1], systems, heads, pitch_of)
     return EngravedScore(engraver="verovio", pages=pages, systems=systems, noteheads=heads,
-                         events=events, bar_times=bar_times, params=dict(options))
+                         events=events, bar_times=bar_times, params=dict(options), repeats=repeats)
 
 
 def _is(el, cls: str) -> bool:

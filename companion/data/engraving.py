@@ -52,6 +52,10 @@ class EngravedScore:
     events: list[NoteEvent]
     bar_times: list[float] = field(default_factory=list)  # score seconds of bar starts
     params: dict = field(default_factory=dict)
+    # How repeats were performed: "none" (the score has none), "expanded" (each
+    # notehead has one event per time it sounds), or "not-expanded: <reason>"
+    # (notated order, every notehead sounds once).
+    repeats: str = "none"
 
 
 def svg_to_png_array(svg: str, width: int) -> np.ndarray:

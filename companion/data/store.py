@@ -74,23 +74,37 @@ def align_tables(score, perf) -> tuple[np.ndarray, np.ndarray]:
     systems = np.zeros(len(score.systems), dtype=SYSTEM_DTYPE)
     for i, s in enumerate(score.systems):
         systems[i] = (s.page, s.x0, s.y0, s.x1, s.y1, np.nan, np.nan)
-    for i in range(len(systems)):
-        on = heads["onset"][heads["system"] == i]
-        if len(on):
-            systems["start"][i] = on.min()
-    last_offset = max((n.offset for n in perf.notes), default=0.0)
-    for i in range(len(systems)):
-        if np.isnan(systems["start"][i]):
-            continue
-        later = systems["start"][i + 1:]
-        later = later[~np.isnan(later)]
-        nxt = later[0] if len(later) else np.nan
-        on = heads["onset"][heads["system"] == i]
-        if not np.isnan(nxt) and nxt > systems["start"][i]:
-            systems["end"][i] = nxt
-        else:
-            systems["end"][i] = max(float(on.max()) + 0.5, min(last_offset, float(on.max()) + 4.0))
+    _first_visits(heads, systems, max((n.offset for n in perf.notes), default=0.0))
     return heads, systems
+
+
+def _first_visits(heads: np.ndarray, systems: np.ndarray, last_offset: float) -> None:
+    """Set each system's start and end to its first *visit*: from its first onset
+    to the first onset of another system after it (or past its last note).
+
+    Why visits: with repeats a system sounds again later; "until the next system
+    in page order starts" would then stretch the passage over a whole repeated
+    section. Without repeats this is the span up to the next system's start.
+    """
+    if len(heads) == 0:
+        return
+    order = np.argsort(heads["onset"], kind="stable")
+    onset = heads["onset"][order]
+    system = heads["system"][order]
+    for i in range(len(systems)):
+        idx = np.flatnonzero(system == i)
+        if not len(idx):
+            continue
+        first = idx[0]
+        start = float(onset[first])
+        # 0.1 s: a chord of the previous system played late (onset jitter) does not end the visit.
+        other = np.flatnonzero((system != i) & (np.arange(len(system)) > first) & (onset > start + 0.1))
+        systems["start"][i] = start
+        if len(other):
+            systems["end"][i] = float(onset[other[0]])
+        else:
+            last = float(onset[idx].max())
+            systems["end"][i] = max(last + 0.5, min(last_offset, last + 4.0))
 
 
 def write_piece(folder: Path, score, heads: np.ndarray, systems: np.ndarray, spec: np.ndarray,
@@ -128,6 +142,7 @@ def write_index(out: Path, evaluation: bool) -> dict:
               "checks_passed": 0}
     by_engraver: dict[str, int] = {}
     by_split: dict[str, int] = {}
+    by_repeats: dict[str, int] = {}  # none | expanded | not-expanded | unknown (built before repeats were handled)
     skip = excluded_ids(out)
     for d, m in iter_pieces(out):
         if m["piece"] in skip:
@@ -135,7 +150,8 @@ def write_index(out: Path, evaluation: bool) -> dict:
         entries.append({k: m.get(k) for k in ("piece", "split", "engraver", "work", "title", "composer",
                                                "soundfont", "n_pairs", "n_noteheads", "n_systems",
                                                "duration_s")} | {"pages": len(m.get("pages", [])),
-                                                                 "check_passed": m["check"]["passed"]})
+                                                                 "check_passed": m["check"]["passed"],
+                                                                 "repeats": m.get("repeats", "unknown")})
         totals["pieces"] += 1
         totals["pairs"] += m.get("n_pairs", 0)
         totals["noteheads"] += m.get("n_noteheads", 0)
@@ -145,8 +161,11 @@ def write_index(out: Path, evaluation: bool) -> dict:
         totals["checks_passed"] += int(m["check"]["passed"])
         by_engraver[m["engraver"]] = by_engraver.get(m["engraver"], 0) + 1
         by_split[m["split"]] = by_split.get(m["split"], 0) + 1
+        rep = str(m.get("repeats", "unknown")).split(":")[0]
+        by_repeats[rep] = by_repeats.get(rep, 0) + 1
     index = {"kind": "evaluation" if evaluation else "training", "format_version": FORMAT_VERSION,
-             "totals": totals, "by_engraver": by_engraver, "by_split": by_split, "pieces": entries}
+             "totals": totals, "by_engraver": by_engraver, "by_split": by_split, "by_repeats": by_repeats,
+             "pieces": entries}
     _write_json(out / "index.json", index)
     return index
 

@@ -1,0 +1,266 @@
+"""Repeats: the audio takes them and every notehead maps to each time it sounds.
+
+Small pieces written here: a kern piece with a repeat and first/second endings
+(expansion list ``*>[A,A1,A,A2,B]``), the same piece without the list (kept in
+notated order and marked), and a LilyPond piece with ``\\repeat volta 2`` and
+``\\alternative``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from companion.data.checks import monotonic_score, sounding_pass
+from companion.data.engrave_lilypond import unfold_segments
+from companion.data.store import HEAD_DTYPE, SYSTEM_DTYPE, _first_visits
+
+from conftest import tools_missing
+
+# 120 quarter notes per minute: a 4/4 bar is 2 s. Bars 1-2 (A) are repeated,
+# bar 3 is the first ending, bar 4 the second, bar 5 (B) closes: played
+# A A1 A A2 B = 7 bars = 14 s; in notated order 5 bars = 10 s.
+KERN_REPEAT = """!!!COM: Tester, Tom
+!!!OTL: Kern repeat piece
+**kern\t**kern
+*>[A,A1,A,A2,B]\t*>[A,A1,A,A2,B]
+*>A\t*>A
+*clefF4\t*clefG2
+*M4/4\t*M4/4
+*MM120\t*MM120
+=1\t=1
+4C\t4c
+4E\t4e
+4G\t4g
+4c\t4cc
+=2\t=2
+4A\t4a
+4F\t4f
+4D\t4d
+4B\t4b
+=3\t=3
+*>A1\t*>A1
+4C\t4cc
+4G\t4g
+2E\t2e
+=4:|!\t=4:|!
+*>A2\t*>A2
+4D\t4dd
+4A\t4a
+2F\t2f
+=5\t=5
+*>B\t*>B
+2G\t2g
+2C\t2c
+==\t==
+*-\t*-
+"""
+KERN_NOTES = {"A": 16, "A1": 6, "A2": 6, "B": 4}
+
+# Same shape in LilyPond, 4/4 at 120: A (2 bars) A1 A A2 B = 14 s.
+LILYPOND_REPEAT = r"""\version "2.24.0"
+\header { title = "LilyPond repeat piece" composer = "Tester" }
+\score {
+  \new PianoStaff <<
+    \new Staff \relative c'' {
+      \time 4/4 \tempo 4 = 120
+      \repeat volta 2 { c4 d e f | g a b c | }
+      \alternative { { d c b a | } { g f e d | } }
+      c1 \bar "|."
+    }
+    \new Staff \relative c {
+      \clef bass \time 4/4
+      \repeat volta 2 { c1 | g' | }
+      \alternative { { f | } { e | } }
+      c1
+    }
+  >>
+  \layout { }
+}
+"""
+
+
+def _verovio_missing() -> str | None:
+    try:
+        import verovio  # noqa: F401
+    except ImportError:
+        return "verovio not installed"
+    return None
+
+
+def test_kern_expansion_list_plays_the_repeat_and_both_endings(tmp_path: Path) -> None:
+    if _verovio_missing():
+        pytest.skip(_verovio_missing())
+    from companion.data import engrave_verovio
+
+    src = tmp_path / "repeat.krn"
+    src.write_text(KERN_REPEAT, encoding="utf-8")
+    score = engrave_verovio.engrave(src, {}, 600)
+    assert score.repeats == "expanded"
+    heads = {h.note_id for h in score.noteheads}
+    times = Counter(e.note_id for e in score.events)
+    assert set(times) == heads  # every sounding comes back to an engraved notehead
+    assert sum(KERN_NOTES.values()) == len(heads)
+    assert sorted(Counter(times.values()).items()) == [(1, 16), (2, 16)]  # A twice, endings and B once
+    assert max(e.offset for e in score.events) == pytest.approx(14.0, abs=0.01)
+    # A note of bar 1 sounds at the start and again after the first ending (6 s later).
+    first = min(score.events, key=lambda e: e.onset)
+    again = sorted(e.onset for e in score.events if e.note_id == first.note_id)
+    assert again == pytest.approx([0.0, 6.0], abs=0.01)
+    # A (0-4 s), first ending (4-6 s), A again (6-10 s), second ending (10-12 s), B (12-14 s).
+    once = sorted({e.onset for e in score.events if times[e.note_id] == 1})
+    assert once == pytest.approx([4.0, 4.5, 5.0, 10.0, 10.5, 11.0, 12.0, 13.0], abs=0.01)
+
+
+def test_kern_repeat_without_expansion_list_keeps_notated_order_and_says_why(tmp_path: Path) -> None:
+    if _verovio_missing():
+        pytest.skip(_verovio_missing())
+    from companion.data import engrave_verovio
+
+    src = tmp_path / "norepeat.krn"
+    src.write_text("".join(l + "\n" for l in KERN_REPEAT.splitlines() if not l.startswith("*>[")),
+                   encoding="utf-8")
+    score = engrave_verovio.engrave(src, {}, 600)
+    assert score.repeats.startswith("not-expanded: repeat signs")
+    assert Counter(Counter(e.note_id for e in score.events).values()) == {1: 32}
+    assert max(e.offset for e in score.events) == pytest.approx(10.0, abs=0.01)
+
+
+def test_repeat_status_distrusts_jumps_written_only_as_words() -> None:
+    from companion.data.engrave_verovio import repeat_status
+
+    mei = '<measure right="rptend"/><dir>D.C. al Fine</dir>'
+    assert repeat_status(mei, "<words>D.C. al Fine</words>", expanded=True).startswith("not-expanded: D.C.")
+    assert repeat_status(mei, '<words>D.C.</words><sound dacapo="yes"/>', expanded=True) == "expanded"
+    assert repeat_status('<measure right="rptend"/>', "", expanded=False).startswith("not-expanded")
+    assert repeat_status("<measure/>", "", expanded=False) == "none"
+
+
+@pytest.mark.parametrize("marks, spans, status", [
+    ([], [(0.0, float("inf"))], "none"),
+    # \repeat volta 2 { A } from 0.5 to 1.5 whole notes.
+    ([("rstart", 0.5, 2, "none"), ("rend", 1.5, 1, "none")],
+     [(0.0, 1.5), (0.5, float("inf"))], "expanded"),
+    # With two alternatives [2, 2.5) and [2.5, 3); the events come once per staff.
+    ([("rstart", 0.0, 2, "none"), ("volta", 2.0, -1, "1"), ("volta", 2.5, 1, "1"), ("rend", 2.5, 1, "none"),
+      ("volta", 2.5, -1, "2"), ("volta", 3.0, 1, "2")] * 2,
+     [(0.0, 2.5), (0.0, 2.0), (2.5, float("inf"))], "expanded"),
+    # \repeat volta 3 with \volta 1,2 and \volta 3 alternatives.
+    ([("rstart", 0.0, 3, "none"), ("volta", 1.0, -1, "1,2"), ("volta", 2.0, 1, "1,2"), ("rend", 2.0, 2, "none"),
+      ("volta", 2.0, -1, "3"), ("volta", 3.0, 1, "3")],
+     [(0.0, 2.0), (0.0, 2.0), (0.0, 1.0), (2.0, float("inf"))], "expanded"),
+    # Two repeats in a row.
+    ([("rstart", 0.0, 2, "none"), ("rend", 1.0, 1, "none"), ("rstart", 1.0, 2, "none"), ("rend", 2.0, 1, "none")],
+     [(0.0, 1.0), (0.0, 2.0), (1.0, float("inf"))], "expanded"),
+])
+def test_unfold_segments_plays_like_unfold_repeats(marks, spans, status) -> None:
+    assert unfold_segments(marks) == (spans, status)
+
+
+def test_unfold_segments_refuses_jumps_and_nesting() -> None:
+    spans, status = unfold_segments([("rstart", 0.0, 2, "none"), ("rend", 1.0, 1, "none"),
+                                     ("jump", 2.0, 0, "dal-segno")])
+    assert spans == [(0.0, float("inf"))] and status.startswith("not-expanded: dal-segno")
+    spans, status = unfold_segments([("rstart", 0.0, 2, "none"), ("rstart", 0.5, 2, "none"),
+                                     ("rend", 1.0, 1, "none"), ("rend", 2.0, 1, "none")])
+    assert spans == [(0.0, float("inf"))] and status == "not-expanded: nested repeats"
+
+
+def test_lilypond_volta_repeat_maps_each_notehead_to_every_sounding(tmp_path: Path) -> None:
+    if tools_missing():
+        pytest.skip(tools_missing())
+    from companion.data import engrave_lilypond
+
+    src = tmp_path / "repeat.ly"
+    src.write_text(LILYPOND_REPEAT, encoding="utf-8")
+    score = engrave_lilypond.engrave(src, {}, 600)
+    assert score.repeats == "expanded"
+    assert score.params["unjoined_noteheads"] == 0
+    heads = {h.note_id for h in score.noteheads}
+    times = Counter(e.note_id for e in score.events)
+    assert set(times) == heads and len(heads) == 22  # 8 + 4 + 4 + 1 upper, 2 + 1 + 1 + 1 lower
+    assert sorted(Counter(times.values()).items()) == [(1, 12), (2, 10)]
+    assert max(e.offset for e in score.events) == pytest.approx(14.0, abs=0.01)
+    first = min(score.events, key=lambda e: (e.onset, -e.pitch))
+    assert sorted(e.onset for e in score.events if e.note_id == first.note_id) == pytest.approx([0.0, 6.0])
+
+
+def _heads(rows: list[tuple]) -> np.ndarray:
+    return np.array([(n, 0, s, x, 0.0, t, 60) for n, s, x, t in rows], dtype=HEAD_DTYPE)
+
+
+def test_monotonic_check_is_per_sounding_pass() -> None:
+    # System 0 holds notes 0-3 (x 100..400) played twice; a wrong alignment
+    # (second pass backwards) must still be caught.
+    good = _heads([(n, 0, 100.0 * (n + 1), t) for n, t in [(0, 0), (1, 1), (2, 2), (3, 3),
+                                                          (0, 4), (1, 5), (2, 6), (3, 7)]])
+    assert sounding_pass(good).tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert monotonic_score(good) == 1.0
+    bad = _heads([(n, 0, 100.0 * (n + 1), t) for n, t in [(0, 0), (1, 1), (2, 2), (3, 3),
+                                                         (3, 4), (2, 5), (1, 6), (0, 7)]])
+    assert monotonic_score(bad) < 0.85
+
+
+def test_system_passage_is_its_first_visit_not_the_whole_repeat() -> None:
+    # Systems 0 and 1 repeated together, then system 2: 0 [0,4) 1 [4,8) 0 [8,12) 1 [12,16) 2 [16,20).
+    rows = []
+    for start, system in [(0, 0), (4, 1), (8, 0), (12, 1), (16, 2)]:
+        rows += [(system * 10 + k, system, 10.0 * k, start + k) for k in range(4)]
+    heads = _heads(rows)
+    systems = np.zeros(3, dtype=SYSTEM_DTYPE)
+    systems["start"] = systems["end"] = np.nan
+    _first_visits(heads, systems, last_offset=20.0)
+    assert systems["start"].tolist() == [0.0, 4.0, 16.0]
+    assert systems["end"][:2].tolist() == [4.0, 8.0]  # not 16.0: the repeat is not part of system 1's passage
+    assert systems["end"][2] == pytest.approx(20.0)
+
+
+@pytest.fixture(scope="module")
+def repeat_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    why = tools_missing()
+    if why:
+        pytest.skip(why)
+    from companion.data import store
+    from companion.data.build import BuildOptions, build_piece, piece_key
+    from companion.data.sources import find_sources
+
+    root = tmp_path_factory.mktemp("repeat-src")
+    src = root / "scores"
+    (src / "ly" / "repeat").mkdir(parents=True)
+    (src / "kern-repeat.krn").write_text(KERN_REPEAT, encoding="utf-8")
+    (src / "ly" / "repeat" / "lily-repeat.ly").write_text(LILYPOND_REPEAT, encoding="utf-8")
+    out = root / "corpus"
+    (out / "pieces").mkdir(parents=True)
+    opts = BuildOptions(out=out, soundfonts=("FluidR3_GM.sf2", "TimGM6mb.sf2"),
+                        held_out_soundfont="TimGM6mb.sf2", page_width_px=800)
+    # In this process (no worker pool): the pool is tested in test_data_build.
+    results = [build_piece(s, piece_key(s, opts), "train", opts) for s in find_sources([src])]
+    store.write_index(out, evaluation=False)
+    return {"out": out, "results": results}
+
+
+def test_built_pieces_have_one_row_per_sounding_and_pass_the_checks(repeat_corpus: dict) -> None:
+    assert [r["ok"] for r in repeat_corpus["results"]] == [True, True], repeat_corpus["results"]
+    index = json.loads((repeat_corpus["out"] / "index.json").read_text())
+    assert index["by_repeats"] == {"expanded": 2}
+    for piece in (repeat_corpus["out"] / "pieces").iterdir():
+        meta = json.loads((piece / "meta.json").read_text())
+        heads = np.load(piece / "noteheads.npy")
+        assert meta["repeats"] == "expanded"
+        assert meta["check"]["passed"], meta["check"]
+        per_head = Counter(Counter(heads["note"].tolist()).values())
+        # 16 (kern) or 10 (LilyPond) noteheads of the repeated bars have two rows.
+        assert per_head[2] == (16 if meta["engraver"] == "verovio" else 10)
+        assert meta["n_pairs"] == meta["n_noteheads"] + per_head[2]
+        # The audio lasts the notated 14 s (10 s without the repeat) at the performance's
+        # tempo, plus 0.5 s lead-in and 1 s tail; the tempo curve moves it a little.
+        played = (meta["duration_s"] - 1.5) * meta["performance"]["tempo_factor"]
+        assert 14.0 * 0.85 < played < 14.0 * 1.15
+        # Both soundings of a repeated notehead are in the audio, 6 notated seconds apart.
+        twice = [n for n, c in Counter(heads["note"].tolist()).items() if c == 2]
+        gaps = [float(np.ptp(heads["onset"][heads["note"] == n])) for n in twice]
+        assert all(6.0 / 1.25 * 0.8 < g < 6.0 / 0.8 * 1.2 for g in gaps)
