@@ -264,3 +264,21 @@ def test_built_pieces_have_one_row_per_sounding_and_pass_the_checks(repeat_corpu
         twice = [n for n, c in Counter(heads["note"].tolist()).items() if c == 2]
         gaps = [float(np.ptp(heads["onset"][heads["note"] == n])) for n in twice]
         assert all(6.0 / 1.25 * 0.8 < g < 6.0 / 0.8 * 1.2 for g in gaps)
+
+
+def test_lilypond_unfolding_matches_lilypond_unfold_repeats(tmp_path: Path) -> None:
+    """Where every staff carries the repeat, our unfolding of the folded score
+    sounds exactly what LilyPond's own ``\\unfoldRepeats`` interprets."""
+    if tools_missing():
+        pytest.skip(tools_missing())
+    from companion.data import engrave_lilypond
+
+    folded, unfolded = tmp_path / "folded.ly", tmp_path / "unfolded.ly"
+    folded.write_text(LILYPOND_REPEAT, encoding="utf-8")
+    unfolded.write_text(LILYPOND_REPEAT.replace(r"\new PianoStaff", r"\unfoldRepeats \new PianoStaff"),
+                        encoding="utf-8")
+    ours = engrave_lilypond.engrave(folded, {}, 400)
+    reference = engrave_lilypond.engrave(unfolded, {}, 400)
+    assert reference.repeats == "none"  # nothing left to unfold
+    assert (sorted((round(e.onset, 3), e.pitch) for e in ours.events)
+            == sorted((round(e.onset, 3), e.pitch) for e in reference.events))
