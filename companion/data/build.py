@@ -34,9 +34,11 @@ from companion.errors import DataError
 log = logging.getLogger(__name__)
 
 BUILDER_VERSION = 1
-# Part of the key of pieces whose source has repeat signs or jump words only, so
-# that handling repeats (version 2: expanded, or notated order marked
-# "not-expanded") rebuilds exactly the pieces it changes.
+# Part of the key of pieces whose source has repeat signs or jump words (or, for
+# LilyPond, several \score blocks) only, so that handling repeats (version 2:
+# expanded, or notated order marked "not-expanded"; the movements of a LilyPond
+# file played one after another instead of all at once) rebuilds exactly the
+# pieces it changes.
 REPEATS_VERSION = 2
 _REPEAT_HINTS = re.compile(r"\\repeat|:\||\|:|<repeat|<ending|dacapo|dalsegno|rptstart|rptend|D\.\s?C\.|D\.\s?S\.|"
                            r"Da\s+Capo|Dal\s+Segno|^\*>", re.MULTILINE | re.IGNORECASE)
@@ -110,11 +112,14 @@ def piece_key(src: Source, opts: BuildOptions) -> str:
 
 
 def has_repeat_hints(src: Source) -> bool:
-    """Whether the source (or a file it includes) may hold repeats or jumps: a
-    cheap text test, deliberately loose (a false hit only costs a rebuild)."""
+    """Whether the source (or a file it includes) may hold repeats or jumps, or is
+    a LilyPond file with several scores: a cheap text test, deliberately loose (a
+    false hit only costs a rebuild)."""
     from companion.data.engrave_verovio import _source_text
 
-    return any(_REPEAT_HINTS.search(_source_text(p)) for p in (src.path, *src.extra_files))
+    texts = [_source_text(p) for p in (src.path, *src.extra_files)]
+    scores = sum(len(re.findall(r"^[^%\n]*\\score\b", t, re.MULTILINE)) for t in texts)
+    return any(_REPEAT_HINTS.search(t) for t in texts) or (src.kind == "lilypond" and scores > 1)
 
 
 def select(sources: list[Source], opts: BuildOptions,

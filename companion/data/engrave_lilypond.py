@@ -80,6 +80,8 @@ SETTINGS = r"""
 #(define (companion-count x) (if (number? x) x 0))
 #(define (companion-tempo-listener context)
    (make-engraver
+    ((initialize engraver)
+     (companion-write "score" "0\t0" 0 0 "none" 0))
     (listeners
      ((volta-repeat-start-event engraver event)
       (companion-write "rstart" (companion-moment (ly:context-current-moment context))
@@ -110,7 +112,7 @@ SETTINGS = r"""
                                (exact->inexact (* c w 4)) 0 "none" 0))))))))
 #(define (companion-system-rank grob)
    (let ((sys (ly:grob-system grob)))
-     (if (ly:grob? sys) (car (ly:grob-spanned-column-rank-interval sys)) -1)))
+     (if (ly:grob? sys) (number->string (object-address sys)) "-1")))
 #(set-global-staff-size @STAFF@)
 \layout {
   \context {
@@ -179,15 +181,11 @@ def engrave(path: Path, params: dict, page_width_px: int, timeout_s: float = 300
             raise DataError(f"{len(svgs)} pages: longer than the limit")
         if not events_file.exists():
             raise DataError("lilypond's event listener wrote nothing (no notes?)")
-        events, bar_times, segments, repeats = _read_events(events_file)
-        if repeats != "none" and not repeats.startswith("not-expanded"):
-            why = _unsupported_text(_needed_files(entry, limit=work))
-            if why:
-                segments, repeats = [(0.0, float("inf"), 0.0)], f"not-expanded: {why}"
-        elif repeats == "none":
-            why = _unsupported_text(_needed_files(entry, limit=work))
-            if why:
-                repeats = f"not-expanded: {why}"
+        events, bar_times, repeats = _read_events(events_file)
+        why = _unsupported_text(_needed_files(entry, limit=work))
+        if why:  # keep the notated order: the listener cannot see these jumps or repeats
+            events, bar_times, _ = _read_events(events_file, unfold=False)
+            repeats = f"not-expanded: {why}"
         pages, systems, heads = [], [], []
         sys_index: dict[int, int] = {}
         for page_no, svg_path in enumerate(svgs):
@@ -195,7 +193,7 @@ def engrave(path: Path, params: dict, page_width_px: int, timeout_s: float = 300
             png = svg_to_png_array(svg, page_width_px)
             pages.append(png)
             _parse_svg(svg, page_no, png.shape[1], systems, heads, sys_index)
-    events, heads, unjoined = _join(events, heads, segments)
+    events, heads, unjoined = _join(events, heads)
     if not events:
         raise DataError("no sounding notes found by the event listener")
     if len(pages) > 0 and len(systems) == 0:
@@ -235,12 +233,62 @@ def _page_number(p: Path) -> int:
     return int(m.group(1)) if m else 0
 
 
-def _read_events(path: Path) -> tuple[list[tuple], list[float], list[tuple[float, float, float]], str]:
-    """(loc, onset_s, offset_s, pitch, voice, moment) per struck note in folded
-    (notated) time, ties merged, tempo applied; the playing order of the folded
-    time (see :func:`unfold_segments`) and the repeat status."""
-    notes, ties, tempi, repeat_marks = [], set(), [], []
+SCORE_GAP_S = 2.0  # silence between the \\score blocks (movements) of one file
+
+
+def _read_events(path: Path, unfold: bool = True) -> tuple[list[tuple], list[float], str]:
+    """(loc, notated_s, [(onset_s, offset_s), ...], pitch, voice) per struck note:
+    its time in the notated (folded) order, which pairs it with its notehead, and
+    every time it sounds; plus bar times and the repeat status.
+
+    Each ``\\score`` block of the file (the listener marks where one starts)
+    restarts at moment 0; they are played one after another with a short gap,
+    in notated and in performed time alike.
+    """
+    chunks: list[list[str]] = [[]]
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("score\t"):
+            if chunks[-1]:
+                chunks.append([])
+            continue
+        chunks[-1].append(line)
+    scores = [_read_score(lines) for lines in chunks]
+    statuses = [st for _, _, st in scores]
+    bad = next((st for st in statuses if st.startswith("not-expanded")), None)
+    unfold = unfold and bad is None
+    out: list[tuple] = []
+    folded_at = played_at = 0.0
+    for notes, segments, _ in scores:
+        if not notes:
+            continue
+        segments = segments if unfold else [(0.0, float("inf"), 0.0)]
+        folded_end = played_end = 0.0
+        for loc, onset, offset, pitch, voice, moment in notes:
+            times = [(onset + shift, offset + shift) for a, b, shift in segments
+                     if a - 1e-9 <= moment < b - 1e-9]
+            out.append((loc, folded_at + onset, [(played_at + on, played_at + off) for on, off in times],
+                        pitch, voice))
+            folded_end = max(folded_end, offset)
+            played_end = max([played_end] + [off for _, off in times])
+        folded_at += folded_end + SCORE_GAP_S
+        played_at += played_end + SCORE_GAP_S
+    if bad is not None:
+        status = bad
+    elif not unfold:
+        status = "none"
+    else:
+        status = "expanded" if "expanded" in statuses else "none"
+    bars: list[float] = []  # no bar lines from the listener: the performer pedals by time
+    return out, bars, status
+
+
+def _read_score(lines: list[str]) -> tuple[list[tuple], list[tuple[float, float, float]], str]:
+    """One score's (loc, onset_s, offset_s, pitch, voice, moment) per struck note in
+    folded (notated) time, ties merged, tempo applied; the playing order of the
+    folded time as (moment_from, moment_to, shift_s) spans (see
+    :func:`unfold_segments`) and the repeat status."""
+    notes, ties, tempi, repeat_marks = [], set(), [], []
+    for line in lines:
         f = line.split("\t")
         if len(f) < 7:
             continue
@@ -254,7 +302,7 @@ def _read_events(path: Path) -> tuple[list[tuple], list[float], list[tuple[float
         elif kind in ("rstart", "rend", "volta", "jump"):
             repeat_marks.append((kind, main, int(float(f[3])), f[5]))
     if not notes:
-        return [], [], [], "none"
+        return [], [], "none"
     # Tempo map: whole notes -> seconds. qpm quarter notes per minute = qpm/4 whole notes.
     tempi = sorted({m: q for m, q in tempi}.items())
     if not tempi or tempi[0][0] > 0:
@@ -301,7 +349,6 @@ def _read_events(path: Path) -> tuple[list[tuple], list[float], list[tuple[float
         if n[1] < 0:  # grace note: before the beat, by half its notated length
             onset = max(0.0, onset + 0.5 * n[1] * secs_per_whole[0])
         out.append((n[4], onset, max(to_s(end_of[i]), onset + 0.05), n[2], n[5], n[0]))
-    bars = []  # no bar lines from the listener: the performer pedals by time
     spans, repeats = unfold_segments(repeat_marks)
     # Folded moments -> seconds: each span keeps its notated tempo.
     segments, now = [], 0.0
@@ -309,7 +356,7 @@ def _read_events(path: Path) -> tuple[list[tuple], list[float], list[tuple[float
         end = to_s(b) if np.isfinite(b) else float("inf")
         segments.append((a, b, now - to_s(a)))
         now += end - to_s(a)
-    return out, bars, segments, repeats
+    return out, segments, repeats
 
 
 def unfold_segments(marks: list[tuple[str, float, int, str]]) -> tuple[list[tuple[float, float]], str]:
@@ -438,7 +485,9 @@ def _parse_svg(svg: str, page: int, width_px: int, systems: list[SystemBox],
             box = staff_boxes.setdefault(rank, [1e9, 1e9, -1e9, -1e9])
             box[0], box[1] = min(box[0], x1, x2), min(box[1], y)
             box[2], box[3] = max(box[2], x1, x2), max(box[3], y)
-    for rank in sorted(staff_boxes):
+    # A system is known by its grob's address (column ranks restart in every
+    # \\score of a file); reading order on the page is top to bottom.
+    for rank in sorted(staff_boxes, key=lambda r: (staff_boxes[r][1], staff_boxes[r][0])):
         if rank in sys_index:  # a system continued on this page cannot happen; keep the first
             continue
         b = staff_boxes[rank]
@@ -469,13 +518,10 @@ def _offset(el) -> tuple[float, float]:
     return (float(m.group(1)), float(m.group(2))) if m else (0.0, 0.0)
 
 
-def _join(raw: list[tuple], heads: list[Notehead],
-          segments: list[tuple[float, float, float]] | None = None) -> tuple[list[NoteEvent], list[Notehead], int]:
+def _join(raw: list[tuple], heads: list[Notehead]) -> tuple[list[NoteEvent], list[Notehead], int]:
     """Give noteheads and events unique ids; a location used k times is paired in
-    reading order when there are k heads, else its heads are dropped (counted).
-    Each folded event then sounds once per playing ``segment`` (moment span
-    ``[a, b)`` and its shift in seconds) that holds its moment."""
-    segments = segments or [(0.0, float("inf"), 0.0)]
+    notated order with its heads in reading order when there are k heads, else its
+    heads are dropped (and counted). Each paired event keeps all its soundings."""
     by_loc_events: dict[str, list[tuple]] = {}
     for ev in raw:
         by_loc_events.setdefault(ev[0], []).append(ev)
@@ -492,10 +538,8 @@ def _join(raw: list[tuple], heads: list[Notehead],
         unjoined += 0 if paired else len(hs)
         for k, ev in enumerate(evs):
             nid = f"{loc}#{k}"
-            moment = ev[5] if len(ev) > 5 else 0.0
-            for a, b, shift in segments:
-                if a - 1e-9 <= moment < b - 1e-9:
-                    events.append(NoteEvent(nid, ev[3], ev[1] + shift, ev[2] + shift))
+            for onset, offset in ev[2]:
+                events.append(NoteEvent(nid, ev[3], onset, offset))
             if paired:
                 h = hs[k]
                 out_heads.append(Notehead(nid, h.page, h.system, h.x, h.y))

@@ -282,3 +282,47 @@ def test_lilypond_unfolding_matches_lilypond_unfold_repeats(tmp_path: Path) -> N
     assert reference.repeats == "none"  # nothing left to unfold
     assert (sorted((round(e.onset, 3), e.pitch) for e in ours.events)
             == sorted((round(e.onset, 3), e.pitch) for e in reference.events))
+
+
+TWO_SCORES = r"""\version "2.24.0"
+\header { title = "Two movements" composer = "Tester" }
+\score {
+  \relative c'' { \time 4/4 \tempo 4 = 120 c4 d e f | g a b c | }
+  \header { piece = "I" }
+  \layout { }
+}
+\score {
+  \relative c'' { \time 4/4 \tempo 4 = 120 \repeat volta 2 { e4 d c d } c1 \bar "|." }
+  \header { piece = "II" }
+  \layout { }
+}
+"""
+
+
+def test_lilypond_movements_play_one_after_another(tmp_path: Path) -> None:
+    """Each \\score restarts at moment 0: the second movement (with its repeat)
+    must follow the first, and its systems must not merge with the first's."""
+    if tools_missing():
+        pytest.skip(tools_missing())
+    from companion.data import engrave_lilypond
+    from companion.data.build import has_repeat_hints
+    from companion.data.sources import describe
+
+    src = tmp_path / "two.ly"
+    src.write_text(TWO_SCORES, encoding="utf-8")
+    score = engrave_lilypond.engrave(src, {}, 400)
+    assert score.repeats == "expanded"
+    assert len(score.systems) == 2 and score.systems[0].y1 < score.systems[1].y0
+    system_of = {h.note_id: h.system for h in score.noteheads}
+    timeline = sorted((round(e.onset, 3), system_of[e.note_id]) for e in score.events)
+    first = [t for t, s in timeline if s == 0]
+    second = [t for t, s in timeline if s == 1]
+    assert first == [0.5 * k for k in range(8)]  # 4 s of movement I
+    # Movement II after a 2 s gap: 4 quarters twice, then the whole note.
+    assert second == [6.0 + 0.5 * k for k in range(8)] + [10.0]
+    # Such files are rebuilt even without a repeat (their movements used to overlap).
+    plain = tmp_path / "plain.ly"
+    plain.write_text(TWO_SCORES.replace(r"\repeat volta 2 ", ""), encoding="utf-8")
+    one = tmp_path / "one.ly"
+    one.write_text(TWO_SCORES[:TWO_SCORES.rindex(r"\score")], encoding="utf-8")
+    assert has_repeat_hints(describe(plain)) and not has_repeat_hints(describe(one))
