@@ -10,7 +10,9 @@ event loop's lateness while the app, offscreen, goes through:
    followed in the score (the tone-following engine double of the GUI tests);
 4. looking up a dropped recording;
 5. training: a synthetic snippet run in the Training tab (the real trainer in
-   a worker thread of the app) for 20 s, then cancelled;
+   its child process) for 20 s, then cancelled;
+   activate: its best model compared with the installed one and activated
+   (in a copy of the models folder), then the library re-indexed with it;
 6. building a corpus from one symbolic score in the Training tab
    (corpus build and pack in a child process), when verovio and
    the soundfonts are installed (else the phase is left out and says so).
@@ -124,10 +126,16 @@ def main() -> int:
     from companion.gui.watchdog import StallWatchdog
 
     app = create_application(headless=True)
+    # a copy of the installed models: the activate phase replaces the model in it, never the real one
+    import shutil
+
+    models = home / "models"
+    shutil.copytree(ROOT / "models", models)
+    cfg = load_config(models_dir=models)
     if args.real:
         folder = ROOT / "resources" / "demo"
         audio = folder / "recording.ogg"
-        backend = LibraryBackend.default(load_config())
+        backend = LibraryBackend.default(cfg)
     else:
         folder = home / "scores"
         folder.mkdir()
@@ -137,7 +145,7 @@ def main() -> int:
             make_scan_pdf(folder / f"scanned score {i}.pdf", 3, seed=100 + i)
         audio = write_tones(home / "performance.wav", seconds_per_tone=1.5)
         backend = LibraryBackend(home / "library", ProjectionFrontEnd, hash_embedder)
-    w = MainWindow(load_config(), backend=backend, audio_backend=NoMicrophone())
+    w = MainWindow(cfg, backend=backend, audio_backend=NoMicrophone())
     if args.render_in_thread:
         w.cache.pool = ThreadRender()
     w.resize(1280, 800)
@@ -250,7 +258,7 @@ def main() -> int:
         v.mode_box.setCurrentIndex(v.mode_box.findData("snippet"))
         v.epochs.setValue(50)
         v.batch.setValue(32)
-        v.steps.setValue(100)
+        v.steps.setValue(20)
         v.valid_pairs.setValue(64)
         v.run_dir.setText(str(home / "runs"))
         v.start()
@@ -258,6 +266,23 @@ def main() -> int:
         v.cancel()
         pump(60, until=lambda: v.task is None)
         notes["training_loss_points"] = len(v.losses)
+
+    def activate() -> None:
+        v = w.training
+        if not (v.out_dir / "best.pt").is_file():
+            notes["activate"] = "skipped: the training phase finished no epoch"
+            return
+        v.compare()
+        pump(60, until=lambda: v.model_task is None)
+        w.library.last_report = None
+        if v.activate() is None:
+            notes["activate"] = "not started: " + v.report.text()[:200]
+            return
+        pump(60, until=lambda: v.model_task is None)
+        pump(600, until=lambda: w.library.last_report is not None and not w.library.busy)
+        r = w.library.last_report
+        notes["activate"] = (f"activated; library re-embedded {r.reembedded} documents" if r is not None
+                             else "activated; " + v.status.text()[:200])
 
     def build_data() -> None:
         v = w.training
@@ -278,7 +303,8 @@ def main() -> int:
     (scores / "kern-test.krn").write_text(fixtures.KERN, encoding="utf-8")
 
     phases = [("index", index), ("score", score), ("listen", listen_real if args.real else listen),
-              ("lookup", lookup_real if args.real else lookup), ("training", training)]
+              ("lookup", lookup_real if args.real else lookup), ("training", training),
+              ("activate", activate)]
     if args.no_build or _data_tools_missing():
         notes["build data"] = "skipped: " + ("--no-build" if args.no_build else _data_tools_missing())
     else:

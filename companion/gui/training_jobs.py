@@ -1,4 +1,4 @@
-"""The training tab's jobs, run in a child process (Qt-free: the child never loads Qt).
+"""The training tab's jobs, run in a child process (Qt-free: the child never loads Qt; torch-free at import).
 
 Why a child process: the trainer's Python loop, its numpy batch building and
 the first ``import torch`` (large libraries loaded while holding the GIL) would
@@ -7,6 +7,8 @@ thread of the app (measured with the stall watchdog, docs/benchmarks.md "GUI
 responsiveness"). Run through :func:`companion.gui.process_job.run_in_process`
 in cooperative mode: progress reports cross a queue, Cancel sets an event the
 trainer checks at every step (it then saves ``state.pt`` for Resume).
+Comparing, activating and restoring models read checkpoints, which loads
+torch: they run in a child process too.
 """
 
 from __future__ import annotations
@@ -29,3 +31,22 @@ def train_job(mode: str, data: str, out_dir: str, epochs: int, batch_size: int, 
         progress(done, f"{p.phase}: epoch {p.epoch + 1}/{p.epochs}, step {p.step}/{p.steps}", p)
 
     return train(cfg, [forward], cancel_event=cancel, resume=resume)
+
+
+def compare_job(candidate: Any, models_dir: Any) -> Any:
+    """:func:`companion.models.activate.compare_with_active` (imported in the child: it loads torch)."""
+    from companion.models.activate import compare_with_active
+
+    return compare_with_active(candidate, models_dir)
+
+
+def activate_job(candidate: Any, models_dir: Any) -> Any:
+    from companion.models.activate import activate_model
+
+    return activate_model(candidate, models_dir)
+
+
+def restore_job(models_dir: Any, kind: str) -> Any:
+    from companion.models.activate import restore_previous
+
+    return restore_previous(models_dir, kind)

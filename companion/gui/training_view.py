@@ -586,21 +586,26 @@ class TrainingView(QWidget):
 
 
 def run_compare(ctx: TaskContext, candidate: Path, models_dir: Path) -> Any:
-    from companion.models.activate import compare_with_active
+    """In a child process, like activating and restoring: reading a checkpoint loads torch, whose
+    libraries load while holding the GIL (a 100-300 ms freeze if done in a thread of the app)."""
+    from companion.gui.process_job import run_in_process
+    from companion.gui.training_jobs import compare_job
 
-    return compare_with_active(candidate, models_dir)
+    return run_in_process(ctx, compare_job, candidate, models_dir)
 
 
 def run_activate(ctx: TaskContext, candidate: Path, models_dir: Path) -> Any:
-    from companion.models.activate import activate_model
+    from companion.gui.process_job import run_in_process
+    from companion.gui.training_jobs import activate_job
 
-    return activate_model(candidate, models_dir)
+    return run_in_process(ctx, activate_job, candidate, models_dir)
 
 
 def run_restore(ctx: TaskContext, models_dir: Path, kind: str) -> Any:
-    from companion.models.activate import restore_previous
+    from companion.gui.process_job import run_in_process
+    from companion.gui.training_jobs import restore_job
 
-    return restore_previous(models_dir, kind)
+    return run_in_process(ctx, restore_job, models_dir, kind)
 
 
 def comparison_html(cmp: Any) -> str:

@@ -144,3 +144,14 @@ def test_modules_loaded_by_helper_processes_do_not_load_qt() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_training_jobs_module_does_not_load_torch() -> None:
+    """The GUI process imports it to start jobs: loading torch there would freeze the window."""
+    import subprocess
+    import sys
+
+    code = "import sys, companion.gui.training_jobs; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
