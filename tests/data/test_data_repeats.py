@@ -326,3 +326,52 @@ def test_lilypond_movements_play_one_after_another(tmp_path: Path) -> None:
     one = tmp_path / "one.ly"
     one.write_text(TWO_SCORES[:TWO_SCORES.rindex(r"\score")], encoding="utf-8")
     assert has_repeat_hints(describe(plain)) and not has_repeat_hints(describe(one))
+
+
+def _musicxml(dacapo_sound: bool) -> str:
+    """Three 4/4 bars at 120: |: C D E F | G A B C :| D E (half notes) D.C."""
+    def note(step: str, octave: int = 4, dur: int = 1, kind: str = "quarter") -> str:
+        return (f"<note><pitch><step>{step}</step><octave>{octave}</octave></pitch>"
+                f"<duration>{dur}</duration><type>{kind}</type></note>")
+
+    sound = '<sound dacapo="yes"/>' if dacapo_sound else ""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<score-partwise version="3.1">
+<part-list><score-part id="P1"><part-name>Piano</part-name></score-part></part-list>
+<part id="P1">
+<measure number="1"><attributes><divisions>1</divisions><key><fifths>0</fifths></key>
+<time><beats>4</beats><beat-type>4</beat-type></time><clef><sign>G</sign><line>2</line></clef></attributes>
+<direction placement="above"><direction-type><metronome><beat-unit>quarter</beat-unit>
+<per-minute>120</per-minute></metronome></direction-type><sound tempo="120"/></direction>
+{"".join(note(s) for s in "CDEF")}</measure>
+<measure number="2">{"".join(note(s) for s in "GAB")}{note("C", 5)}
+<barline location="right"><bar-style>light-heavy</bar-style><repeat direction="backward"/></barline></measure>
+<measure number="3">{note("D", 5, 2, "half")}{note("E", 5, 2, "half")}
+<direction placement="below"><direction-type><words>D.C.</words></direction-type>{sound}</direction>
+<barline location="right"><bar-style>light-heavy</bar-style></barline></measure>
+</part>
+</score-partwise>
+"""
+
+
+def test_musicxml_da_capo_is_taken_only_when_encoded(tmp_path: Path) -> None:
+    if _verovio_missing():
+        pytest.skip(_verovio_missing())
+    from companion.data import engrave_verovio
+
+    # <sound dacapo>: bars 1-2 twice, bar 3, D.C. to the end without the repeat = 8 bars.
+    encoded = tmp_path / "dacapo.musicxml"
+    encoded.write_text(_musicxml(True), encoding="utf-8")
+    score = engrave_verovio.engrave(encoded, {}, 400)
+    assert score.repeats == "expanded"
+    assert sorted(Counter(Counter(e.note_id for e in score.events).values()).items()) == [(2, 2), (3, 8)]
+    assert max(e.offset for e in score.events) == pytest.approx(16.0, abs=0.01)
+    # "D.C." only as words: verovio would take the repeat but not the jump, so
+    # the piece is reloaded in notated order (3 bars) and marked.
+    words = tmp_path / "words.musicxml"
+    words.write_text(_musicxml(False), encoding="utf-8")
+    score = engrave_verovio.engrave(words, {}, 400)
+    assert score.repeats == "not-expanded: D.C./D.S. jump written only as text"
+    assert Counter(Counter(e.note_id for e in score.events).values()) == {1: 10}
+    assert max(e.offset for e in score.events) == pytest.approx(6.0, abs=0.01)
+    assert {h.note_id for h in score.noteheads} == {e.note_id for e in score.events}
