@@ -23,7 +23,8 @@ import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
-from companion.data.engraving import EngravedScore, NoteEvent, Notehead, SystemBox, svg_to_png_array
+from companion.data.engraving import (EngravedScore, NoteEvent, Notehead, SystemBox, svg_to_png_array,
+                                      unfold_segments)
 from companion.errors import DataError
 
 FONTS = ("Leipzig", "Bravura", "Petaluma", "Leland", "Gootville")
@@ -208,8 +209,11 @@ def engrave(path: Path, params: dict, page_width_px: int) -> EngravedScore:
     onsets: dict[str, list[float]] = {}
     offsets: dict[str, list[float]] = {}
     bar_times: list[float] = []
+    measure_on: dict[str, float] = {}
     for entry in timemap:
         t = float(entry["tstamp"]) / 1000.0
+        if entry.get("measureOn"):
+            measure_on.setdefault(str(entry["measureOn"]), t)
         for nid in entry.get("on", []):
             onsets.setdefault(nid, []).append(t)
         for nid in entry.get("off", []):
@@ -237,6 +241,16 @@ def engrave(path: Path, params: dict, page_width_px: int) -> EngravedScore:
     pitch_of = {k: v for k, v in pitch_of.items() if 0 < v < 128}
     if not events:
         raise DataError("no sounding notes in the time map")
+    repeat_source = "expansion" if repeats == "expanded" else ""
+    if repeats.startswith("not-expanded: repeat signs"):
+        # No expansion in the source: play the printed repeat bars and endings.
+        end = max(e.offset for e in events)
+        spans, status = unfold_segments(bar_line_marks(mei, measure_on, end) or [("jump", 0.0, 0, "unreadable")])
+        if status == "expanded":
+            events, bar_times = unfold_events(events, bar_times, spans)
+            repeats, repeat_source = "expanded", "bar lines"
+        elif status.startswith("not-expanded") and "unreadable" not in status:
+            repeats = status
 
     pages = []
     systems: list[SystemBox] = []
@@ -247,7 +261,71 @@ def engrave(path: Path, params: dict, page_width_px: int) -> EngravedScore:
         pages.append(png)
         _parse_svg(svg, page_no - 1, png.shape[1], systems, heads, pitch_of)
     return EngravedScore(engraver="verovio", pages=pages, systems=systems, noteheads=heads,
-                         events=events, bar_times=bar_times, params=dict(options), repeats=repeats)
+                         events=events, bar_times=bar_times, repeats=repeats,
+                         params=dict(options) | ({"repeat_source": repeat_source} if repeat_source else {}))
+
+
+_ENDING_OR_MEASURE = re.compile(r"<ending\b[^>]*>|</ending>|<measure\b[^>]*>")
+_ATTR = re.compile(r'([\w:.]+)="([^"]*)"')
+
+
+def bar_line_marks(mei: str, measure_on: dict[str, float], end: float) -> list[tuple[str, float, int, str]] | None:
+    """Repeat marks (see :func:`unfold_segments`) in score seconds from the MEI's
+    repeat bar lines (``left``/``right`` = ``rptstart``/``rptend``/``rptboth``)
+    and ``<ending n="...">`` elements, timed by the time map's measure starts.
+
+    Why: a kern file with labels but no expansion list (and MEI without an
+    ``<expansion>``) is played by verovio in notated order; the printed repeat
+    signs still say how a player would read it. None when a measure has no time.
+    """
+    measures: list[tuple[str, dict, tuple[str, str] | None]] = []
+    ending: tuple[str, str] | None = None
+    for m in _ENDING_OR_MEASURE.finditer(mei):
+        tag = m.group(0)
+        if tag.startswith("</ending"):
+            ending = None
+            continue
+        attrs = dict(_ATTR.findall(tag))
+        if tag.startswith("<ending"):
+            nums = re.findall(r"\d+", attrs.get("n", ""))
+            ending = (attrs.get("xml:id", str(m.start())), ",".join(nums) or "?")
+        else:
+            measures.append((attrs.get("xml:id", ""), attrs, ending))
+    if not measures or any(mid not in measure_on for mid, _, _ in measures):
+        return None
+    starts = [measure_on[mid] for mid, _, _ in measures]
+    ends = starts[1:] + [max(end, starts[-1])]
+    marks: list[tuple[str, float, int, str]] = []
+    for i, (_, attrs, end_of) in enumerate(measures):
+        if attrs.get("left") in ("rptstart", "rptboth"):
+            marks.append(("rstart", starts[i], 2, "none"))
+        if attrs.get("right") in ("rptend", "rptboth"):
+            marks.append(("rend", ends[i], 1, "none"))
+        if attrs.get("right") in ("rptstart", "rptboth"):
+            marks.append(("rstart", ends[i], 2, "none"))
+        if end_of is not None:
+            if "?" in end_of[1]:
+                return None
+            if i == 0 or measures[i - 1][2] != end_of:
+                marks.append(("volta", starts[i], -1, end_of[1]))
+            if i == len(measures) - 1 or measures[i + 1][2] != end_of:
+                marks.append(("volta", ends[i], 1, end_of[1]))
+    return marks
+
+
+def unfold_events(events: list[NoteEvent], bar_times: list[float],
+                  spans: list[tuple[float, float]]) -> tuple[list[NoteEvent], list[float]]:
+    """Each event (and bar line) once per playing span ``[a, b)`` of score seconds that holds it."""
+    shifted: list[tuple[float, float, float]] = []
+    now = 0.0
+    for a, b in spans:
+        shifted.append((a, b, now - a))
+        if b != float("inf"):
+            now += b - a
+    out = [NoteEvent(e.note_id, e.pitch, e.onset + sh, e.offset + sh)
+           for e in events for a, b, sh in shifted if a - 1e-6 <= e.onset < b - 1e-6]
+    bars = sorted(t + sh for t in bar_times for a, b, sh in shifted if a - 1e-6 <= t < b - 1e-6)
+    return out, bars
 
 
 def _is(el, cls: str) -> bool:

@@ -116,16 +116,40 @@ def test_kern_expansion_list_plays_the_repeat_and_both_endings(tmp_path: Path) -
     assert once == pytest.approx([4.0, 4.5, 5.0, 10.0, 10.5, 11.0, 12.0, 13.0], abs=0.01)
 
 
-def test_kern_repeat_without_expansion_list_keeps_notated_order_and_says_why(tmp_path: Path) -> None:
+def test_kern_repeat_without_expansion_list_is_read_from_the_bar_lines(tmp_path: Path) -> None:
+    """Without ``*>[...]`` verovio plays notated order; the repeat bar line and
+    the two endings then give the same performance as the expansion list."""
     if _verovio_missing():
         pytest.skip(_verovio_missing())
     from companion.data import engrave_verovio
 
-    src = tmp_path / "norepeat.krn"
-    src.write_text("".join(l + "\n" for l in KERN_REPEAT.splitlines() if not l.startswith("*>[")),
-                   encoding="utf-8")
-    score = engrave_verovio.engrave(src, {}, 600)
-    assert score.repeats.startswith("not-expanded: repeat signs")
+    with_list = tmp_path / "list.krn"
+    with_list.write_text(KERN_REPEAT, encoding="utf-8")
+    no_list = tmp_path / "bars.krn"
+    no_list.write_text("".join(l + "\n" for l in KERN_REPEAT.splitlines() if not l.startswith("*>[")),
+                       encoding="utf-8")
+    a = engrave_verovio.engrave(with_list, {}, 400)
+    b = engrave_verovio.engrave(no_list, {}, 400)
+    assert (a.repeats, a.params["repeat_source"]) == ("expanded", "expansion")
+    assert (b.repeats, b.params["repeat_source"]) == ("expanded", "bar lines")
+    # (Ids are line numbers in kern, so they differ by the removed line.)
+    assert sorted((round(e.onset, 3), e.pitch) for e in a.events) == sorted((round(e.onset, 3), e.pitch) for e in b.events)
+    assert Counter(Counter(e.note_id for e in b.events).values()) == {1: 16, 2: 16}
+    assert {h.note_id for h in b.noteheads} == {e.note_id for e in b.events}
+    assert b.bar_times == pytest.approx([0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0])  # 7 bars played
+
+
+def test_kern_repeat_with_da_capo_words_keeps_notated_order_and_says_why(tmp_path: Path) -> None:
+    if _verovio_missing():
+        pytest.skip(_verovio_missing())
+    from companion.data import engrave_verovio
+
+    src = tmp_path / "dc.krn"
+    lines = [l for l in KERN_REPEAT.splitlines() if not l.startswith("*>[")]
+    lines.insert(lines.index("==\t=="), "!LO:TX:t=D.C. al Fine\t!")
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    score = engrave_verovio.engrave(src, {}, 400)
+    assert score.repeats == "not-expanded: D.C./D.S. jump written only as text"
     assert Counter(Counter(e.note_id for e in score.events).values()) == {1: 32}
     assert max(e.offset for e in score.events) == pytest.approx(10.0, abs=0.01)
 
@@ -153,6 +177,11 @@ def test_repeat_status_distrusts_jumps_written_only_as_words() -> None:
     ([("rstart", 0.0, 3, "none"), ("volta", 1.0, -1, "1,2"), ("volta", 2.0, 1, "1,2"), ("rend", 2.0, 2, "none"),
       ("volta", 2.0, -1, "3"), ("volta", 3.0, 1, "3")],
      [(0.0, 2.0), (0.0, 2.0), (0.0, 1.0), (2.0, float("inf"))], "expanded"),
+    # A repeat, then a section whose ":|" has no start of its own (returns to the
+    # first repeat's end) with first and second endings.
+    ([("rstart", 1.0, 2, "none"), ("rend", 2.0, 1, "none"), ("volta", 3.0, -1, "1"), ("volta", 4.0, 1, "1"),
+      ("rend", 4.0, 1, "none"), ("volta", 4.0, -1, "2"), ("volta", 5.0, 1, "2")],
+     [(0.0, 2.0), (1.0, 4.0), (2.0, 3.0), (4.0, float("inf"))], "expanded"),
     # Two repeats in a row.
     ([("rstart", 0.0, 2, "none"), ("rend", 1.0, 1, "none"), ("rstart", 1.0, 2, "none"), ("rend", 2.0, 1, "none")],
      [(0.0, 1.0), (0.0, 2.0), (1.0, float("inf"))], "expanded"),
