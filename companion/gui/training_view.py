@@ -221,7 +221,7 @@ class TrainingView(QWidget):
         top.addWidget(data_box, 3)
         top.addWidget(run_box, 2)
         report_box = QGroupBox("Evaluation")
-        report_box.setFixedWidth(340)
+        report_box.setFixedWidth(370)
         rl = QVBoxLayout(report_box)
         self.report.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.report.setText("Evaluate shows the validation results of the run; Compare puts them next to "
@@ -611,7 +611,7 @@ def run_restore(ctx: TaskContext, models_dir: Path, kind: str) -> Any:
 def comparison_html(cmp: Any) -> str:
     """The candidate's and the active model's metrics as a side-by-side table."""
     cur = cmp.current
-    head = ("<table cellspacing='0' cellpadding='2'><tr><th align='left'>metric</th>"
+    head = ("<table cellspacing='0' cellpadding='1' width='100%'><tr><th align='left'>validation</th>"
             "<th align='right'>this run</th><th align='right'>current</th></tr>")
     body = "".join(f"<tr><td>{html.escape(label)}</td><td align='right'><b>{a}</b></td>"
                    f"<td align='right'>{b}</td></tr>" for label, a, b in cmp.rows)

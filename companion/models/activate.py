@@ -30,7 +30,7 @@ ACTIVATABLE_MODES = ("snippet", "passage")
 """Training modes whose best model is a complete cross-modal model (pre-training yields only one encoder)."""
 
 METRIC_ROWS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Validation MRR (mean)", ("score",)),
+    ("MRR (mean)", ("score",)),
     ("audio → sheet MRR", ("audio_to_sheet", "MRR")),
     ("audio → sheet R@1", ("audio_to_sheet", "R@1")),
     ("audio → sheet R@10", ("audio_to_sheet", "R@10")),
@@ -98,7 +98,9 @@ def _fmt(v: Any) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, float):
-        return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3f}"
+        if abs(v) >= 10:
+            return f"{v:.0f}"
+        return f"{v:.3g}" if abs(v) > 1 else f"{v:.3f}"  # ranks (> 1) vs rates and MRR (<= 1)
     return "—"
 
 
@@ -150,9 +152,11 @@ def compare_with_active(candidate: Path, models_dir: Path) -> Comparison:
         if a is None and b is None:
             continue
         rows.append((label, _fmt(a), _fmt(b)))
-    rows.append(("epoch", _fmt(cand.epoch), _fmt(current.epoch) if current else "—"))
-    rows.append(("created", cand.created[:16].replace("T", " ") or "—",
-                 (current.created[:16].replace("T", " ") or "—") if current else "—"))
+    def epoch(info: ModelInfo | None) -> str:  # stored 0-based; shown as the curves count (from 1)
+        return _fmt(info.epoch + 1) if info is not None and info.epoch is not None else "—"
+
+    rows.append(("best epoch", epoch(cand), epoch(current)))
+    rows.append(("created", cand.created[:10] or "—", (current.created[:10] or "—") if current else "—"))
     same = bool(current and cand.validation_data and cand.validation_data == current.validation_data)
     better = None
     a, b = _lookup(cand.valid, ("score",)), _lookup(current.valid, ("score",)) if current else None

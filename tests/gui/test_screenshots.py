@@ -148,7 +148,8 @@ def test_screenshots_of_every_view(qtbot, backend, tmp_path: Path, _isolated_hom
         t.valid_pairs.setValue(64)
         t.start()
         qtbot.waitUntil(lambda: t.task is None, timeout=240000)
-        t.evaluate()
+        # a finished run is put next to the installed model at once (side by side, ready to activate)
+        qtbot.waitUntil(lambda: t.model_task is None and t.comparison is not None, timeout=120000)
     shots.append(_grab(w, out, "training"))
 
     # Dark theme, score view

@@ -50,9 +50,11 @@ def test_comparison_puts_the_metrics_side_by_side(tmp_path: Path, models: Path) 
     cmp = compare_with_active(cand, models)
     assert cmp.current is not None and cmp.current.path == models / "snippet.pt"
     rows = {label: (a, b) for label, a, b in cmp.rows}
-    assert rows["Validation MRR (mean)"] == ("0.350", "0.200")
+    assert rows["MRR (mean)"] == ("0.350", "0.200")
     assert rows["audio → sheet R@1"] == ("0.175", "0.100")
     assert rows["validation items"] == ("64", "64")
+    assert rows["audio → sheet median rank"] == ("12", "12")
+    assert rows["best epoch"] == ("4", "4"), "stored 0-based, shown from 1 like the curves"
     assert cmp.same_validation and cmp.better is True
     # validated on other data: the numbers are shown but not called better or worse
     other = write(tmp_path / "run2" / "best.pt", seed=3, score=0.9, data="/other/pairs")
