@@ -40,7 +40,7 @@ BUILDER_VERSION = 1
 # file played one after another instead of all at once) rebuilds exactly the
 # pieces it changes.
 REPEATS_VERSION = 2
-_REPEAT_HINTS = re.compile(r"\\repeat|:\||\|:|<repeat|<ending|dacapo|dalsegno|rptstart|rptend|D\.\s?C\.|D\.\s?S\.|"
+_REPEAT_HINTS = re.compile(r"\\repeat|repeatCommands|:\||\|:|<repeat|<ending|dacapo|dalsegno|rptstart|rptend|D\.\s?C\.|D\.\s?S\.|"
                            r"Da\s+Capo|Dal\s+Segno|^\*>", re.MULTILINE | re.IGNORECASE)
 PAGE_SIZES = {"a4": (2100, 2970), "letter": (2159, 2794), "b4": (2500, 3530)}
 

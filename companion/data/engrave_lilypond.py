@@ -83,6 +83,17 @@ SETTINGS = r"""
    (make-engraver
     ((initialize engraver)
      (companion-write "score" "0\t0" 0 0 "none" 0))
+    ((process-music engraver)
+     ;; Repeat bars and volta brackets set by hand (\\bar ".|:", repeatCommands).
+     (let ((bar (ly:context-property context 'whichBar #f))
+           (commands (ly:context-property context 'repeatCommands '())))
+       (if (and (string? bar) (string-index bar #\:))
+           (companion-write "bar" (companion-moment (ly:context-current-moment context)) 0 0 bar 0))
+       (if (pair? commands)
+           (companion-write "rcmd" (companion-moment (ly:context-current-moment context)) 0 0
+                            (string-map (lambda (c) (if (memv c '(#\tab #\newline)) #\space c))
+                                        (format #f "~s" commands))
+                            0))))
     (listeners
      ((volta-repeat-start-event engraver event)
       (companion-write "rstart" (companion-moment (ly:context-current-moment context))
@@ -183,7 +194,7 @@ def engrave(path: Path, params: dict, page_width_px: int, timeout_s: float = 300
         if not events_file.exists():
             raise DataError("lilypond's event listener wrote nothing (no notes?)")
         events, bar_times, repeats = _read_events(events_file)
-        why = _unsupported_text(_needed_files(entry, limit=work))
+        why = _unsupported_text(_needed_files(entry, limit=work), seen_repeats=repeats != "none")
         if why:  # keep the notated order: the listener cannot see these jumps or repeats
             events, bar_times, _ = _read_events(events_file, unfold=False)
             repeats = f"not-expanded: {why}"
@@ -288,7 +299,7 @@ def _read_score(lines: list[str]) -> tuple[list[tuple], list[tuple[float, float,
     folded (notated) time, ties merged, tempo applied; the playing order of the
     folded time as (moment_from, moment_to, shift_s) spans (see
     :func:`unfold_segments`) and the repeat status."""
-    notes, ties, tempi, repeat_marks = [], set(), [], []
+    notes, ties, tempi, repeat_marks, hand = [], set(), [], [], []
     for line in lines:
         f = line.split("\t")
         if len(f) < 7:
@@ -302,6 +313,8 @@ def _read_score(lines: list[str]) -> tuple[list[tuple], list[tuple[float, float,
             tempi.append((main, float(f[3])))
         elif kind in ("rstart", "rend", "volta", "jump"):
             repeat_marks.append((kind, main, int(float(f[3])), f[5]))
+        elif kind in ("bar", "rcmd"):
+            hand.append((kind, main, f[5]))
     if not notes:
         return [], [], "none"
     # Tempo map: whole notes -> seconds. qpm quarter notes per minute = qpm/4 whole notes.
@@ -350,7 +363,7 @@ def _read_score(lines: list[str]) -> tuple[list[tuple], list[tuple[float, float,
         if n[1] < 0:  # grace note: before the beat, by half its notated length
             onset = max(0.0, onset + 0.5 * n[1] * secs_per_whole[0])
         out.append((n[4], onset, max(to_s(end_of[i]), onset + 0.05), n[2], n[5], n[0]))
-    spans, repeats = unfold_segments(repeat_marks)
+    spans, repeats = unfold_segments(repeat_marks + _hand_marks(hand))
     # Folded moments -> seconds: each span keeps its notated tempo.
     segments, now = [], 0.0
     for a, b in spans:
@@ -360,20 +373,61 @@ def _read_score(lines: list[str]) -> tuple[list[tuple], list[tuple[float, float,
     return out, segments, repeats
 
 
+_RCMD = re.compile(r'\(volta\s+(#f|"[^"]*")\)|start-repeat|end-repeat|\(volta')
+
+
+def _hand_marks(hand: list[tuple[str, float, str]]) -> list[tuple[str, float, int, str]]:
+    """Repeat marks from bars and repeat commands set by hand: a bar type whose
+    first character is ":" ends a repeat, one whose last is ":" starts one;
+    ``repeatCommands`` give start-repeat, end-repeat and volta brackets ("1.",
+    "1.-2."). A volta text that is not plain numbers makes the piece
+    not-expanded (a "jump" mark), never a guessed reading."""
+    marks: list[tuple[str, float, int, str]] = []
+    open_nums: str | None = None
+    for kind, moment, text in hand:
+        if kind == "bar":
+            if text.startswith(":"):
+                marks.append(("rend", moment, 1, "none"))
+            if text.endswith(":"):
+                marks.append(("rstart", moment, 2, "none"))
+            continue
+        for m in _RCMD.finditer(text):
+            token = m.group(0)
+            if token == "start-repeat":
+                marks.append(("rstart", moment, 2, "none"))
+            elif token == "end-repeat":
+                marks.append(("rend", moment, 1, "none"))
+            elif m.group(1) is None:  # a volta given as markup
+                return [("jump", moment, 0, "volta text as markup")]
+            else:
+                if open_nums is not None:
+                    marks.append(("volta", moment, 1, open_nums))
+                    open_nums = None
+                if m.group(1) != "#f":
+                    nums = re.findall(r"\d+", m.group(1))
+                    if "-" in m.group(1) and len(nums) == 2:
+                        nums = [str(n) for n in range(int(nums[0]), int(nums[1]) + 1)]
+                    if not nums:
+                        return [("jump", moment, 0, f"volta text {m.group(1)}")]
+                    open_nums = ",".join(nums)
+                    marks.append(("volta", moment, -1, open_nums))
+    return marks
+
+
 _TEXT_JUMP = re.compile(r"D\.\s?C\.|D\.\s?S\.|\bDa\s+Capo\b|\bDal\s+Segno\b|\\segno\b|\\coda\b|scripts\.(?:var)?(?:segno|coda)",
                         re.IGNORECASE)
 _HAND_REPEATS = re.compile(r"repeatCommands|\\bar\s+\"[^\"]*:")
 
 
-def _unsupported_text(files: list[Path]) -> str | None:
+def _unsupported_text(files: list[Path], seen_repeats: bool = False) -> str | None:
     """Repeats the listener cannot see: jumps written as text or glyphs, and
-    repeat bars or volta brackets set by hand instead of ``\\repeat volta``."""
+    repeat bars or volta brackets set by hand where the listener saw none."""
     for f in files:
         text = re.sub(r"%.*", "", f.read_text("utf-8", "replace"))  # comments
         if _TEXT_JUMP.search(text):
             return "D.C./D.S./segno/coda written as text or glyphs"
-        if _HAND_REPEATS.search(text):
-            return "repeat bars or volta brackets set by hand (not \\repeat volta)"
+        if not seen_repeats and _HAND_REPEATS.search(text):
+            return "repeat bars or volta brackets set by hand that the listener did not see"
     return None
 
 

@@ -404,3 +404,42 @@ def test_musicxml_da_capo_is_taken_only_when_encoded(tmp_path: Path) -> None:
     assert Counter(Counter(e.note_id for e in score.events).values()) == {1: 10}
     assert max(e.offset for e in score.events) == pytest.approx(6.0, abs=0.01)
     assert {h.note_id for h in score.noteheads} == {e.note_id for e in score.events}
+
+
+# Repeats drawn by hand (old Mutopia style): \bar ".|:" / ":|." and volta
+# brackets through Score.repeatCommands. In 2/4 at 90 quarters per minute.
+LILYPOND_HAND_REPEATS = r"""\version "2.24.0"
+\score {
+  \relative c'' { \time 2/4 c4 d \bar ".|:" e f | g a \bar ":|." b c
+    \set Score.repeatCommands = #'((volta "1.")) d e
+    \set Score.repeatCommands = #'((volta #f) end-repeat (volta "2.")) f g
+    \set Score.repeatCommands = #'((volta #f)) a2 \bar "|." }
+  \layout { }
+}
+"""
+
+
+def test_hand_drawn_repeat_bars_and_voltas_are_read() -> None:
+    from companion.data.engrave_lilypond import _hand_marks
+
+    marks = _hand_marks([("bar", 0.5, ".|:"), ("bar", 1.5, ":|."), ("rcmd", 2.0, '((volta "1."))'),
+                         ("rcmd", 2.5, '((volta #f) end-repeat (volta "2."))'), ("rcmd", 3.0, "((volta #f))")])
+    assert marks == [("rstart", 0.5, 2, "none"), ("rend", 1.5, 1, "none"), ("volta", 2.0, -1, "1"),
+                     ("volta", 2.5, 1, "1"), ("rend", 2.5, 1, "none"), ("volta", 2.5, -1, "2"),
+                     ("volta", 3.0, 1, "2")]
+    assert _hand_marks([("rcmd", 1.0, "((volta #<procedure markup>))")])[0][0] == "jump"
+    assert _hand_marks([("rcmd", 1.0, '((volta "1.-3."))')])[0] == ("volta", 1.0, -1, "1,2,3")
+
+
+def test_lilypond_hand_drawn_repeats_are_unfolded(tmp_path: Path) -> None:
+    if tools_missing():
+        pytest.skip(tools_missing())
+    from companion.data import engrave_lilypond
+
+    src = tmp_path / "hand.ly"
+    src.write_text(LILYPOND_HAND_REPEATS, encoding="utf-8")
+    score = engrave_lilypond.engrave(src, {}, 400)
+    assert score.repeats == "expanded"
+    # c d |: e f g a :| b c [1. d e :| back to b c] [2. f g] a
+    pitches = [e.pitch for e in sorted(score.events, key=lambda e: e.onset)]
+    assert pitches == [72, 74, 76, 77, 79, 81, 76, 77, 79, 81, 83, 84, 86, 88, 83, 84, 89, 91, 93]
