@@ -20,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--input-file", metavar="FILE", help="audio file the Listen tab plays as the microphone")
     p.add_argument("--library", metavar="DIR", help="library folder to open (default: the configured one)")
     p.add_argument("--listen", action="store_true", help="start listening at once (with --input-file or the microphone)")
+    p.add_argument("--quit-when-shown", action="store_true",
+                   help="print the start-up time (JSON) once the window is visible, then quit")
     p.set_defaults(func=run)
 
 
@@ -31,4 +33,4 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         cfg = dataclasses.replace(cfg, paths=dataclasses.replace(cfg.paths, library_dir=Path(args.library).expanduser()))
     from companion.gui.app import run_app
 
-    return run_app(cfg, input_file=input_file, listen=args.listen)
+    return run_app(cfg, input_file=input_file, listen=args.listen, quit_when_shown=args.quit_when_shown)
