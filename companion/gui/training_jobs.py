@@ -1,14 +1,15 @@
-"""The training tab's jobs, run in a child process (Qt-free: the child never loads Qt; torch-free at import).
+"""The training tab's jobs (Qt-free, and torch-free at import).
 
-Why a child process: the trainer's Python loop, its numpy batch building and
-the first ``import torch`` (large libraries loaded while holding the GIL) would
-take the GIL from the GUI thread for 100-300 ms at a time if training ran in a
-thread of the app (measured with the stall watchdog, docs/benchmarks.md "GUI
-responsiveness"). Run through :func:`companion.gui.process_job.run_in_process`
-in cooperative mode: progress reports cross a queue, Cancel sets an event the
-trainer checks at every step (it then saves ``state.pt`` for Resume).
-Comparing, activating and restoring models read checkpoints, which loads
-torch: they run in a child process too.
+Comparing, activating and restoring models read checkpoints, which loads torch
+(its libraries load while holding the GIL: a 100-300 ms freeze in a thread of
+the app), so they run in a child process through
+:func:`companion.gui.process_job.run_in_process`.
+
+Training itself (:func:`train_job`) still runs in a worker thread of the app:
+run in a child process (cooperative mode) it removed the 100-190 ms GUI stalls,
+but the GUI test suite then ended with a crash at interpreter exit
+("bool_dealloc", a reference-count error inside a C extension, PySide6 6.12)
+whose cause was not found; see docs/benchmarks.md "GUI responsiveness".
 """
 
 from __future__ import annotations

@@ -4,9 +4,8 @@ Building data from symbolic scores (corpus build, pack) runs
 in a child process that stops itself cleanly on Cancel; a trained model is
 compared with the active one and activated through :mod:`companion.models.activate`.
 
-Training runs :func:`companion.training.trainer.train` in a child process
-(:mod:`companion.gui.training_jobs`) with a cancel event; its progress reports
-are forwarded as task progress, and the curves are redrawn from a timer at most 5 times a
+Training runs :func:`companion.training.trainer.train` in a worker thread
+with a cancel event; its progress reports are forwarded as task progress, and the curves are redrawn from a timer at most 5 times a
 second so that thousands of steps never flood the GUI thread. A run folder
 keeps ``state.pt``: "Resume" continues exactly where a cancelled run stopped.
 """
@@ -68,13 +67,11 @@ def training_available() -> tuple[bool, str]:
 
 def run_training(ctx: TaskContext, mode: str, data: str, out_dir: Path, epochs: int, batch_size: int,
                  steps_per_epoch: int, resume: bool, valid_pairs: int = 2000) -> Any:
-    """Train in a child process (see :mod:`companion.gui.training_jobs` for why)."""
-    from companion.gui.process_job import run_in_process
+    """Train in this worker thread (see :mod:`companion.gui.training_jobs` for why not in a child process)."""
     from companion.gui.training_jobs import train_job
 
-    ctx.progress(None, "Starting the training process…")
-    return run_in_process(ctx, train_job, mode, data, str(out_dir), epochs, batch_size, steps_per_epoch, resume,
-                          valid_pairs, cooperative=True)
+    return train_job(mode, data, str(out_dir), epochs, batch_size, steps_per_epoch, resume, valid_pairs,
+                     progress=ctx.progress, cancel=ctx.cancel_event)
 
 
 def run_build_scores(ctx: TaskContext, folders: list[Path], work_dir: Path, workers: int) -> Any:
@@ -193,6 +190,7 @@ class TrainingView(QWidget):
         self.restore_btn.clicked.connect(self.restore_previous)
         self.comparison: Any = None
         self.model_task: Task | None = None
+        self.confirm_box: QMessageBox | None = None
         buttons = QHBoxLayout()
         for b in (self.start_btn, self.resume_btn, self.cancel_btn, self.eval_btn, self.compare_btn,
                   self.activate_btn, self.restore_btn):
@@ -524,16 +522,21 @@ class TrainingView(QWidget):
         verdict = ("It scored better on the same validation data." if cmp.better
                    else "It did <b>not</b> score better on the same validation data." if cmp.better is False
                    else "The two were not validated on the same data, so their numbers are not comparable.")
-        box = QMessageBox(QMessageBox.Icon.Question, "Activate model",
-                          f"Make {html.escape(str(cmp.candidate.path))} the app's {cmp.candidate.kind} model and "
-                          f"re-index the library with it?<br><br>{verdict}<br>The current model is kept and "
-                          "'Restore previous model' brings it back.",
-                          QMessageBox.StandardButton.Cancel, self)
-        ok = box.addButton("Activate and re-index", QMessageBox.ButtonRole.AcceptRole)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.buttonClicked.connect(lambda b: self.activate() if b is ok else None)
-        self.confirm_box = box
-        box.open()
+        if self.confirm_box is None:
+            # one box, kept and reused: no per-call closures over widgets Qt may delete
+            self.confirm_box = QMessageBox(QMessageBox.Icon.Question, "Activate model", "",
+                                           QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel, self)
+            self.confirm_box.button(QMessageBox.StandardButton.Ok).setText("Activate and re-index")
+            self.confirm_box.finished.connect(self._confirmed)
+        self.confirm_box.setText(
+            f"Make {html.escape(str(cmp.candidate.path))} the app's {cmp.candidate.kind} model and re-index the "
+            f"library with it?<br><br>{verdict}<br>The current model is kept and 'Restore previous model' brings "
+            "it back.")
+        self.confirm_box.open()
+
+    def _confirmed(self, result: int) -> None:
+        if result == QMessageBox.StandardButton.Ok.value:  # finished() carries the clicked standard button
+            self.activate()
 
     def activate(self) -> Task | None:
         """Install the compared candidate as the app's model, in a worker; then the library re-indexes."""

@@ -17,6 +17,20 @@ from gui_helpers import (  # noqa: E402
 )
 
 
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage_on_the_gui_thread():
+    """Collect each test's cyclic garbage (windows, dialogs, tasks) here, on the GUI thread.
+
+    Otherwise Python's cycle collector may run in whichever thread allocates next,
+    e.g. a worker of the next test, and destroy Qt objects from that thread (a
+    segfault seen once with the collector running inside a worker's import).
+    """
+    yield
+    import gc
+
+    gc.collect()
+
+
 @pytest.fixture
 def score_folder(tmp_path: Path) -> Path:
     """Two good scores and one corrupt file."""

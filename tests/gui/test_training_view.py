@@ -122,9 +122,11 @@ def test_compare_activate_reindex_and_restore(qtbot, tmp_path: Path, score_folde
     view.request_activate()
     box = view.confirm_box
     assert box.isVisible()
-    ok = next(b for b in box.buttons() if box.buttonRole(b) == QMessageBox.ButtonRole.AcceptRole)
-    ok.click()
-    qtbot.waitUntil(lambda: w.library.last_report is not None and not w.library.busy, timeout=60000)
+    box.button(QMessageBox.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: view.model_task is None and ("now active" in view.status.text() or w.errors),
+                    timeout=60000)
+    assert "now active" in view.status.text(), (view.status.text(), w.errors)
+    qtbot.waitUntil(lambda: w.library.last_report is not None and not w.library.busy, timeout=120000)
     assert (models / "snippet.pt").read_bytes() == best.read_bytes()
     assert (models / "previous" / "snippet.pt").read_bytes() == old
     assert w.library.last_report.reembedded == 2, "both indexed scores were re-embedded with the new model"
@@ -136,7 +138,7 @@ def test_compare_activate_reindex_and_restore(qtbot, tmp_path: Path, score_folde
     # Restore brings the old model back and re-indexes again
     w.library.last_report = None
     assert view.restore_previous() is not None
-    qtbot.waitUntil(lambda: w.library.last_report is not None and not w.library.busy, timeout=60000)
+    qtbot.waitUntil(lambda: w.library.last_report is not None and not w.library.busy, timeout=120000)
     assert (models / "snippet.pt").read_bytes() == old and version() == v1
     assert w.library.last_report.reembedded == 2
     w.close()
@@ -230,3 +232,29 @@ def test_cut_snippets_from_unannotated_scans(qtbot, window, tmp_path: Path) -> N
     assert view.data_edit.text() == str(out) and (out / "sheet.npy").is_file()
     assert "systems found by the detector in 1 of 1 scans" in view.status.text(), "the user's Chopin is not excluded"
     assert view.mode == "simclr-sheet"
+
+
+def test_cancelling_the_confirmation_activates_nothing(qtbot, backend, tmp_path: Path, _isolated_home) -> None:
+    from gui_helpers import NoMicrophone
+    from PySide6.QtWidgets import QMessageBox
+
+    from companion.config import load_config
+    from companion.gui.main_window import MainWindow
+
+    models = tmp_path / "models"
+    models.mkdir()
+    before = _checkpoint(models / "snippet.pt", seed=1, score=0.2).read_bytes()
+    _checkpoint(tmp_path / "runs" / "snippet" / "best.pt", seed=3, score=0.3)
+    w = MainWindow(load_config(models_dir=models), backend=backend, audio_backend=NoMicrophone())
+    qtbot.addWidget(w)
+    view = w.training
+    view.run_dir.setText(str(tmp_path / "runs"))
+    view.mode_box.setCurrentIndex(view.mode_box.findData("snippet"))
+    view.compare()
+    qtbot.waitUntil(lambda: view.comparison is not None and view.model_task is None, timeout=30000)
+    view.request_activate()
+    view.confirm_box.button(QMessageBox.StandardButton.Cancel).click()
+    qtbot.wait(50)
+    assert view.model_task is None and "now active" not in view.status.text()
+    assert (models / "snippet.pt").read_bytes() == before and not (models / "previous").exists()
+    w.close()
