@@ -10,7 +10,7 @@ event loop's lateness while the app, offscreen, goes through:
    followed in the score (the tone-following engine double of the GUI tests);
 4. looking up a dropped recording;
 5. training: a synthetic snippet run in the Training tab (the real trainer in
-   its child process) for 20 s, then cancelled;
+   a worker thread of the app) for 20 s, then cancelled;
    activate: its best model compared with the installed one and activated
    (in a copy of the models folder), then the library re-indexed with it;
 6. building a corpus from one symbolic score in the Training tab
