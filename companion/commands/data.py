@@ -1,4 +1,4 @@
-"""``companion data build|inspect|pack|list``: the aligned audio–sheet training corpus."""
+"""``companion data build|inspect|pack|prepare|summary``: the aligned audio–sheet training corpus."""
 
 from __future__ import annotations
 
@@ -53,6 +53,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     k.add_argument("--exclude-list", type=Path, metavar="FILE",
                    help="leave out works matching this list (same format as for build)")
     k.set_defaults(func=run_pack)
+
+    r = sub.add_parser("prepare", help="cut a corpus into training pairs and passages (the encoders' input)")
+    r.add_argument("corpus", type=Path, help="a corpus folder built by `companion data build`")
+    r.add_argument("--out", required=True, type=Path, help="output pair-set folder (written atomically)")
+    r.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
+    r.add_argument("--exclude-list", type=Path, metavar="FILE",
+                   help="works kept out of train and valid (companion/data/real_scan_works.txt: the real scans)")
+    r.add_argument("--max-pairs", type=int, default=0,
+                   help="pairs per training piece (default 300; valid 120, test 150)")
+    r.add_argument("--seed", type=int, default=0, help="seed for the augmentations (default 0)")
+    r.add_argument("--limit", type=int, default=0, help="prepare at most N pieces (0: all)")
+    r.set_defaults(func=run_prepare)
 
     s = sub.add_parser("summary", help="print the corpus totals and failures")
     s.add_argument("corpus", type=Path)
@@ -137,4 +149,25 @@ def run_pack(args: argparse.Namespace, cfg: Config) -> int:
     for split, info in pack(args.corpus, only_passed=not args.include_failed,
                             exclude_patterns=patterns).items():
         print(f"{split}: {info['pieces']} pieces, {info['frames']} spectrogram frames")
+    return 0
+
+
+def run_prepare(args: argparse.Namespace, cfg: Config) -> int:
+    from companion.training.prepare import PrepareOptions, prepare_pairs
+
+    opts = PrepareOptions(exclude_list=str(args.exclude_list or ""), seed=args.seed)
+    if args.max_pairs:
+        opts.max_pairs["train"] = args.max_pairs
+
+    def progress(done: int, total: int, name: str) -> None:
+        print(f"\r{done}/{total} {name[:60]:<60}", end="" if done < total else "\n", flush=True)
+
+    s = prepare_pairs(args.corpus, args.out, opts, workers=max(1, args.workers), progress=progress,
+                      limit=args.limit)
+    per = ", ".join(f"{k} {v['pieces']} pieces / {v['pairs']} pairs" for k, v in s["per_split"].items())
+    st = s["stats"]
+    print(f"{args.out}: {s['pairs']} pairs, {s.get('passages', 0)} passages ({per}); systems matched "
+          f"{st.get('systems_matched', 0)}/{st.get('systems', 0)}; {s['seconds']:.0f} s")
+    for f in s["failed"]:
+        print(f"  failed: {f['piece']}: {f['error']}")
     return 0

@@ -349,8 +349,13 @@ class TrainingView(QWidget):
         self.last_build = summary
         failed = summary.get("failed", [])
         note = f"; {len(failed)} failed (see {summary['corpus']}/report.json)" if failed else ""
-        self.status.setText(f"Corpus built and packed in {summary['corpus']}: {summary.get('pieces', 0)} pieces "
-                            f"({summary.get('built', 0)} built now, {summary.get('unchanged', 0)} unchanged{note}).")
+        pairs = ""
+        if summary.get("pairs_dir"):
+            self.data_edit.setText(summary["pairs_dir"])
+            pairs = f"; {summary.get('pairs', 0)} training pairs in {summary['pairs_dir']}"
+        self.status.setText(f"Corpus built in {summary['corpus']}: {summary.get('pieces', 0)} pieces "
+                            f"({summary.get('built', 0)} built now, {summary.get('unchanged', 0)} unchanged{note})"
+                            f"{pairs}.")
         self.message.emit("Corpus ready")
 
     def _building(self, on: bool) -> None:

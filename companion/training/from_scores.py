@@ -1,4 +1,4 @@
-"""Training data from the user's own symbolic scores: build a corpus and pack it.
+"""Training data from the user's own symbolic scores: build a corpus, pack it, cut training pairs.
 
 Why one function: the training tab runs the three steps as one job in a child
 process (:mod:`companion.gui.process_job`, cooperative mode) with one progress
@@ -7,7 +7,8 @@ finished pieces (the next run builds only the rest), packing is cheap and
 redone.
 
 Layout of ``work_dir``: ``corpus/`` (see docs/corpus-format.md, with
-``packed/``).
+``packed/``) and ``pairs/``, the snippet pairs and ``pairs/passages`` the
+encoders train on (:mod:`companion.training.prepare`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from companion.errors import DataError
 Progress = Callable[[float | None, str], None]
 """``progress(fraction or None, text)``."""
 
-BUILD_SHARE = 0.95
-"""Share of the progress bar for building the corpus; packing it takes the rest."""
+BUILD_SHARE = 0.8
+"""Share of the progress bar for building the corpus."""
+PACK_SHARE = 0.85
+"""Where packing ends; cutting the training pairs takes the rest."""
 
 
 def build_training_data(sources: Sequence[Path | str], work_dir: Path | str, *, workers: int = 1, limit: int = 0,
@@ -79,7 +82,22 @@ def build_training_data(sources: Sequence[Path | str], work_dir: Path | str, *, 
     report(BUILD_SHARE, f"Packing {totals['pieces']} pieces…")
     packed = store.pack(corpus)
     result["packed"] = {split: info["pieces"] for split, info in packed.items()}
-    report(1.0, f"Corpus ready: {totals['pieces']} pieces")
+
+    from companion.training.prepare import PrepareCancelled, prepare_pairs
+
+    def on_pair(done: int, total: int, piece: str) -> None:
+        report(PACK_SHARE + (1 - PACK_SHARE) * done / max(1, total),
+               f"Cutting training pairs: {done} of {total} pieces ({piece})")
+
+    try:
+        pairs = prepare_pairs(corpus, work_dir / "pairs", workers=max(1, workers), progress=on_pair, cancel=cancel)
+    except PrepareCancelled:
+        result["status"] = "cancelled"
+        return result
+    result["pairs_dir"] = str(work_dir / "pairs")
+    result["pairs"] = pairs["pairs"]
+    result["pairs_per_split"] = {k: v["pairs"] for k, v in pairs["per_split"].items()}
+    report(1.0, f"Training data ready: {totals['pieces']} pieces, {pairs['pairs']} pairs")
     return result
 
 

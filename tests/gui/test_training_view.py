@@ -201,7 +201,11 @@ def test_build_corpus_from_scores_cancels_and_resumes(qtbot, window, tmp_path: P
     built = view.last_build
     assert built["unchanged"] == 1 and built["built"] == 1 and built["pieces"] == 2
     assert sum(built["packed"].values()) == 2
-    assert "Corpus built and packed" in view.status.text()
+    assert "Corpus built in" in view.status.text() and "training pairs" in view.status.text()
+    assert built["pairs"] > 0 and view.data_edit.text() == built["pairs_dir"]
+    from companion.training.data import PairSet
+
+    assert len(PairSet.load(Path(built["pairs_dir"]))) == built["pairs"]
 
 
 def test_cut_snippets_from_unannotated_scans(qtbot, window, tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ def test_one_score_is_built_and_packed_with_progress(tmp_path: Path) -> None:
     assert result["status"] == "done" and result["built"] == 1 and result["pieces"] == 1
     assert sum(result["packed"].values()) == 1
     assert (tmp_path / "work" / "corpus" / "packed").is_dir()
+    assert result["pairs"] > 0 and Path(result["pairs_dir"]) == tmp_path / "work" / "pairs"
     fractions = [f for f, _ in seen if f is not None]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert any("1 of 1 pieces" in t for _, t in seen)
