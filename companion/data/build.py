@@ -251,7 +251,7 @@ def _run_pool(todo: list, opts: BuildOptions, workers: int, summary: BuildSummar
         order = [item[0].piece_id for item in pending]
         done: set[str] = set()
         retry: list = []
-        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=pool_context(), initializer=_worker_init) as pool:
             futs = {pool.submit(build_piece, s, key, split, opts): (s, key, split) for s, key, split in pending}
             try:
                 waiting = set(futs)
@@ -291,6 +291,27 @@ def _run_pool(todo: list, opts: BuildOptions, workers: int, summary: BuildSummar
             if item[0].piece_id in suspects:
                 _run_pool([item], opts, 1, summary, failures, bar, isolated=True, cancel=cancel)
         pending = [item for item in retry if item[0].piece_id not in suspects]
+
+
+def pool_context() -> Any:
+    """The start method of the build's worker processes: ``forkserver`` (``spawn``
+    where there is none).
+
+    Why not ``fork`` (Linux's default): the building process may hold threads
+    (verovio, FluidSynth, torch, a GUI's job runner), and a child forked in the
+    middle of another thread's lock can hang for ever; a build once hung that
+    way in its pool. With ``forkserver`` the workers start from a clean
+    single-threaded server process and import what they need themselves, so
+    whatever a worker runs (``build_piece`` and its arguments) travels by
+    pickling: module-level functions and plain data only. The cancel event is
+    never sent to the workers (the pool loop checks it in the building process
+    and ends the workers), so a ``threading.Event`` serves as well as a
+    multiprocessing one.
+    """
+    import multiprocessing
+
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return multiprocessing.get_context(method)
 
 
 def _worker_init() -> None:

@@ -8,6 +8,11 @@ import numpy as np
 import pytest
 
 from companion.data import checks, store
+from companion.data.build import build_piece as _real_build_piece
+
+# The stand-ins below run in the build's worker processes, which start from a
+# fork server and import this module afresh: they reach the real build_piece
+# through this module-level name, never through the parent's monkeypatching.
 
 
 def test_three_pieces_built_from_both_engravers(small_corpus):
@@ -171,11 +176,9 @@ def _crash_on_abc(src, key, split, opts):
     """Stands in for a verovio segfault: the worker process dies on one piece."""
     import os
 
-    from companion.data import build as build_module
-
     if src.kind == "abc":
         os._exit(11)
-    return build_module._real_build_piece(src, key, split, opts)
+    return _real_build_piece(src, key, split, opts)
 
 
 def test_a_crashing_worker_fails_only_its_piece(small_corpus, tmp_path, monkeypatch):
@@ -189,7 +192,6 @@ def test_a_crashing_worker_fails_only_its_piece(small_corpus, tmp_path, monkeypa
     src.mkdir()
     for name in ("kern-test.krn", "abc-test.abc"):
         shutil.copy(small_corpus["src"] / name, src / name)
-    monkeypatch.setattr(build_module, "_real_build_piece", build_module.build_piece, raising=False)
     monkeypatch.setattr(build_module, "build_piece", _crash_on_abc)
     s = build(find_sources([src]), BuildOptions(out=tmp_path / "out", soundfonts=("FluidR3_GM.sf2",),
                                                 page_width_px=600), workers=2, progress=False)
@@ -197,11 +199,51 @@ def test_a_crashing_worker_fails_only_its_piece(small_corpus, tmp_path, monkeypa
     assert len(s.failed) == 1 and "crashed" in s.failed[0]["reason"] and "abc" in s.failed[0]["piece"]
 
 
+def _report_what_the_worker_sees(src, key, split, opts):
+    """Builds nothing; says whether the worker holds the building process's memory and who its parent is."""
+    import os
+
+    from companion.data import build as build_module
+
+    return {"ok": False, "reason": f"marker={getattr(build_module, '_parent_marker', None)} parent={os.getppid()}"}
+
+
+def test_workers_are_not_forked_from_the_building_process(tmp_path, monkeypatch):
+    """A fork of a process with threads (verovio, FluidSynth, torch) can hang on a lock
+    another thread held: the workers start from a fork server instead, so they share
+    none of the parent's memory, and their parent is the server, not the builder."""
+    import os
+    import threading
+
+    from companion.data import build as build_module
+    from companion.data.build import BuildOptions, build
+    from companion.data.sources import find_sources
+
+    from conftest import KERN
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "kern-test.krn").write_text(KERN, encoding="utf-8")
+    monkeypatch.setattr(build_module, "build_piece", _report_what_the_worker_sees)
+    monkeypatch.setattr(build_module, "_parent_marker", "in the parent's memory", raising=False)
+    busy = threading.Event()
+    thread = threading.Thread(target=busy.wait, daemon=True)  # the builder has a thread running
+    thread.start()
+    try:
+        s = build(find_sources([src]), BuildOptions(out=tmp_path / "out", soundfonts=("FluidR3_GM.sf2",)),
+                  workers=2, progress=False)
+    finally:
+        busy.set()
+    (failed,) = s.failed
+    assert "marker=None" in failed["reason"], failed
+    assert build_module.pool_context().get_start_method() in ("forkserver", "spawn")
+    if build_module.pool_context().get_start_method() == "forkserver":
+        assert f"parent={os.getpid()} " not in failed["reason"] + " ", failed
+
+
 def _hang_on_abc(src, key, split, opts):
     """Stands in for a long LilyPond run: the ABC piece waits on a child process that never ends by itself."""
     import subprocess
-
-    from companion.data import build as build_module
 
     if src.kind == "abc":
         tmp = opts.out / "pieces" / f".tmp-{src.piece_id}-hanging"
@@ -209,7 +251,7 @@ def _hang_on_abc(src, key, split, opts):
         proc = subprocess.Popen(["sleep", "600"])
         (opts.out / "hanging.pid").write_text(str(proc.pid))
         proc.wait()
-    return build_module._real_build_piece(src, key, split, opts)
+    return _real_build_piece(src, key, split, opts)
 
 
 def test_cancel_stops_the_pool_and_the_build_resumes(small_corpus, tmp_path, monkeypatch):
@@ -229,7 +271,6 @@ def test_cancel_stops_the_pool_and_the_build_resumes(small_corpus, tmp_path, mon
         shutil.copy(small_corpus["src"] / name, src / name)
     out = tmp_path / "out"
     opts = BuildOptions(out=out, soundfonts=("FluidR3_GM.sf2",), page_width_px=600)
-    monkeypatch.setattr(build_module, "_real_build_piece", build_module.build_piece, raising=False)
     monkeypatch.setattr(build_module, "build_piece", _hang_on_abc)
     cancel = threading.Event()
     calls: list[tuple] = []
@@ -268,7 +309,7 @@ def test_cancel_stops_the_pool_and_the_build_resumes(small_corpus, tmp_path, mon
     # a cancel event set before the start builds nothing
     assert build(find_sources([src]), opts, progress=False, cancel=cancel).cancelled
     # resume: only the abandoned piece is built
-    monkeypatch.setattr(build_module, "build_piece", build_module._real_build_piece)
+    monkeypatch.setattr(build_module, "build_piece", _real_build_piece)
     again = build(find_sources([src]), opts, workers=1, progress=False, on_piece=on_piece)
     assert not again.cancelled and again.built == 1 and again.skipped_unchanged == 1
     assert calls[-1][:2] == (1, 1) and "abc" in calls[-1][2]
