@@ -135,8 +135,10 @@ def run_summary(args: argparse.Namespace, cfg: Config) -> int:
 def run_inspect(args: argparse.Namespace, cfg: Config) -> int:
     from companion.data.inspect import inspect_piece
 
-    inspect_piece(args.piece, args.png, page=args.page)
-    print(f"wrote {args.png}")
+    info = inspect_piece(args.piece, args.png, page=args.page)
+    repeats = (f", {info.repeated} sounding more than once (rings), {len(info.jumps)} repeat jump(s) marked"
+               if info.repeated or info.jumps else "")
+    print(f"wrote {args.png}: {info.noteheads} noteheads, {info.soundings} soundings{repeats}")
     return 0
 
 

@@ -125,9 +125,20 @@ def test_inspect_draws_page_and_spectrogram(small_corpus, tmp_path):
 
     folder, meta = next(iter(store.iter_pieces(small_corpus["out"])))
     png = tmp_path / "check.png"
-    inspect_piece(folder, png)
+    info = inspect_piece(folder, png)
     img = Image.open(png)
     assert img.width == meta["pages"][0][1] and img.height > meta["pages"][0][0]
+    heads = np.load(folder / "noteheads.npy")
+    assert (info.soundings, info.repeated, info.jumps) == (int(np.sum(heads["page"] == 0)), 0, [])
+
+
+def test_cli_inspect(small_corpus, tmp_path, capsys):
+    from companion.cli import main
+
+    folder, meta = next(iter(store.iter_pieces(small_corpus["out"])))
+    assert main(["data", "inspect", str(folder), "--png", str(tmp_path / "i.png")]) == 0
+    out = capsys.readouterr().out
+    assert f"{meta['n_pairs']} soundings" in out and "repeat" not in out and (tmp_path / "i.png").exists()
 
 
 def test_evaluation_build_is_separate(small_corpus, tmp_path):

@@ -295,6 +295,58 @@ def test_built_pieces_have_one_row_per_sounding_and_pass_the_checks(repeat_corpu
         assert all(6.0 / 1.25 * 0.8 < g < 6.0 / 0.8 * 1.2 for g in gaps)
 
 
+def test_repeat_jumps_are_found_where_the_performance_goes_back() -> None:
+    from companion.data.inspect import repeat_jumps
+
+    # A (notes 0-3) A1 (4-5) A again A2 (6-7) B (8), one chord a second; the two hands of
+    # the first chord of each pass 20 ms apart (jitter, still one chord).
+    plan = [(0, 0), (1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (0, 6), (1, 7), (2, 8), (3, 9), (6, 10), (7, 11), (8, 12)]
+    rows = [(n, 0, 10.0 * n, t) for n, t in plan] + [(100, 0, 0.0, 0.02), (100, 0, 0.0, 6.02)]
+    jumps = repeat_jumps(_heads(rows))
+    assert jumps == [(6.0, pytest.approx(0.01))]  # at 6 s, back to the music first heard at 0 s
+    assert repeat_jumps(_heads([(n, 0, 10.0 * n, float(n)) for n in range(8)])) == []
+    assert repeat_jumps(_heads([])) == []
+
+
+def test_inspect_draws_every_sounding_and_the_repeat_jump(repeat_corpus: dict, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from companion.data.inspect import JUMP_COLOUR, _colour, inspect_piece
+
+    def close(pixel, colour, tol=3) -> bool:
+        return all(abs(int(a) - int(b)) <= tol for a, b in zip(pixel, colour))
+
+    for piece in sorted((repeat_corpus["out"] / "pieces").iterdir()):
+        heads = np.load(piece / "noteheads.npy")
+        info = inspect_piece(piece, tmp_path / f"{piece.name}.png")
+        img = np.asarray(Image.open(tmp_path / f"{piece.name}.png").convert("RGB"))
+        twice = sum(c == 2 for c in Counter(heads["note"].tolist()).values())
+        assert (info.noteheads, info.soundings, info.repeated) == (len(np.unique(heads["note"])), len(heads), twice)
+        t0, t1 = float(heads["onset"].min()), float(heads["onset"].max())
+
+        def colour(t: float) -> tuple:
+            return tuple(_colour(np.array([(t - t0) / (t1 - t0)]))[0])
+
+        yy, xx = np.mgrid[:img.shape[0], :img.shape[1]]
+        for h in info.heads:
+            x, y, onsets = h["x"], h["y"], h["onsets"]
+            # the dot keeps the colour of the first sounding (not painted over by the repeat)
+            assert close(img[int(round(y)), int(round(x))], colour(onsets[0])), (piece.name, h)
+            if len(onsets) == 2:
+                # a ring in the second sounding's colour
+                d = np.hypot(xx - x, yy - y)
+                ring = img[(d > info.radius + 1.5) & (d < info.radius + 3.5)]
+                share = np.mean([close(p, colour(onsets[1]), tol=6) for p in ring])
+                assert share > 0.3, (piece.name, h, share)
+        # One jump back: at the first repeated sounding, to the piece's first onset.
+        second = heads["onset"][sounding_pass(heads) == 1]
+        (jump,) = info.jumps
+        assert jump["time"] == pytest.approx(float(second.min()), abs=0.05)
+        assert jump["target"] == pytest.approx(t0, abs=0.05)
+        bar = img[info.spec_top + 12:, int(round(jump["x"]))]
+        assert np.mean([close(p, JUMP_COLOUR) for p in bar]) > 0.9, piece.name
+
+
 def test_lilypond_unfolding_matches_lilypond_unfold_repeats(tmp_path: Path) -> None:
     """Where every staff carries the repeat, our unfolding of the folded score
     sounds exactly what LilyPond's own ``\\unfoldRepeats`` interprets."""
