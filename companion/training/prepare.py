@@ -199,7 +199,7 @@ def prepare_piece(folder: str, split: str, opts_dict: dict) -> dict:
     onset_of: dict[tuple[int, int], float] = {}
     for h in heads:
         si = int(h["system"])
-        if si not in geoms:
+        if si not in geoms or not np.isfinite(h["onset"]):  # a notehead that never sounds (NaN onset)
             continue
         g, m, f = geoms[si]
         px = (m[0, 0] * h["x"] + m[0, 1] * h["y"] + m[0, 2]) * f
@@ -225,6 +225,8 @@ def prepare_piece(folder: str, split: str, opts_dict: dict) -> dict:
     passages = []
     for si in sorted(strips):
         s = systems[si]
+        if not (np.isfinite(s["start"]) and np.isfinite(s["end"])):
+            continue  # a system with no sounding note (e.g. only rests or grace notes) has no passage
         f0, f1 = int(np.floor(s["start"] * fps)), int(np.ceil(s["end"] * fps))
         f0, f1 = max(0, f0), min(len(spec), f1)
         if f1 - f0 < 20:
@@ -303,7 +305,10 @@ def prepare_pairs(corpus: Path, out: Path, opts: PrepareOptions | None = None, w
 
             collect(_Done(lambda d=d, m=m: prepare_piece(str(d), m["split"], od)), d)
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        from companion.data.build import pool_context
+
+        # Not forked: the caller may hold threads (a GUI job runner, torch); see pool_context.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=pool_context()) as pool:
             pending = {}
             queue = list(chosen)
             while queue or pending:

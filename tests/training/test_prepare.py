@@ -104,6 +104,8 @@ def test_degraded_pieces_differ_between_seeds(corpus: Path) -> None:
 def test_cancel_keeps_the_previous_set_and_bad_input_is_clear(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "pairs"
     first = prepare_pairs(corpus, out, limit=1)
+    both = prepare_pairs(corpus, tmp_path / "two-workers", workers=2)
+    assert both["pieces"] == 2 and not both["failed"]
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(PrepareCancelled):
@@ -125,3 +127,23 @@ def test_cli_prepare(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     counts = np.bincount(ps.piece)
     train = [ps.pieces.index(p) for p in ps.splits.get("train", [])]
     assert all(counts[i] <= 5 for i in train)
+
+
+def test_silent_noteheads_and_systems_are_skipped(corpus: Path, tmp_path: Path) -> None:
+    """A notehead that never sounds (NaN onset) or a system without sound (NaN start) is skipped, not fatal."""
+    import shutil
+
+    d, meta = _pieces(corpus)[0]
+    copy = tmp_path / d.name
+    shutil.copytree(d, copy)
+    heads = np.load(copy / "noteheads.npy")
+    systems = np.load(copy / "systems.npy")
+    heads["onset"][0] = np.nan
+    systems["start"][0] = np.nan
+    np.save(copy / "noteheads.npy", heads)
+    np.save(copy / "systems.npy", systems)
+    opts = PrepareOptions(page_degrade={meta["split"]: 0.0}).to_dict()
+    clean = prepare_piece(str(d), meta["split"], opts)
+    broken = prepare_piece(str(copy), meta["split"], opts)
+    assert np.isfinite(broken["onset"]).all() and len(broken["onset"]) > 0
+    assert len(broken["passages"]) == len(clean["passages"]) - 1
