@@ -10,7 +10,7 @@ event loop's lateness while the app, offscreen, goes through:
    followed in the score (the tone-following engine double of the GUI tests);
 4. looking up a dropped recording;
 5. training: a synthetic snippet run in the Training tab (the real trainer in
-   a worker thread of the app) for 20 s, then cancelled;
+   its child process, as the app runs it) for 20 s, then cancelled;
    activate: its best model compared with the installed one and activated
    (in a copy of the models folder), then the library re-indexed with it;
 6. building a corpus from one symbolic score in the Training tab
@@ -24,7 +24,12 @@ real live engine (``--listen-seconds`` of it, in real time) and looked up by the
 real engine.
 
 ``--render-in-thread`` draws pages in a thread of the app's own process
-instead of the helper process, to show why the helper exists.
+instead of the helper process, to show why the helper exists;
+``--training-in-thread`` likewise runs the trainer in a worker thread of the
+app instead of its child process.
+
+``--phases training,activate`` runs only the named phases (in their order
+above; ``score``, ``listen`` and ``lookup`` need ``index``).
 
 Run: ``QT_QPA_PLATFORM=offscreen .venv/bin/python bench/gui_responsiveness.py [--json]``
 """
@@ -104,7 +109,10 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--stacks", action="store_true", help="print where the GUI thread was during each stall")
     ap.add_argument("--render-in-thread", action="store_true", help="draw pages in a thread of the app process")
+    ap.add_argument("--training-in-thread", action="store_true",
+                    help="run the trainer in a worker thread of the app instead of a child process")
     ap.add_argument("--no-build", action="store_true", help="leave out the build-data phase")
+    ap.add_argument("--phases", default="", help="comma-separated phases to run (default: all), e.g. training")
     ap.add_argument("--real", action="store_true",
                     help="demo scans, installed model and the real engine instead of generated data and doubles")
     ap.add_argument("--listen-seconds", type=float, default=30.0, help="with --real: seconds of the demo "
@@ -126,6 +134,16 @@ def main() -> int:
     from companion.gui.watchdog import StallWatchdog
 
     app = create_application(headless=True)
+    if args.training_in_thread:
+        import companion.gui.training_view as tv
+        from companion.gui.training_jobs import train_job
+
+        def run_training_in_thread(ctx, mode, data, out_dir, epochs, batch_size, steps_per_epoch, resume,
+                                   valid_pairs=2000):
+            return train_job(mode, data, str(out_dir), epochs, batch_size, steps_per_epoch, resume, valid_pairs,
+                             progress=ctx.progress, cancel=ctx.cancel_event)
+
+        tv.run_training = run_training_in_thread
     # a copy of the installed models: the activate phase replaces the model in it, never the real one
     import shutil
 
@@ -309,12 +327,18 @@ def main() -> int:
         notes["build data"] = "skipped: " + ("--no-build" if args.no_build else _data_tools_missing())
     else:
         phases.append(("build data", build_data))
+    wanted = [p.strip() for p in args.phases.split(",") if p.strip()]
+    unknown = set(wanted) - {name for name, _ in phases} - {"build data"}
+    if unknown:
+        ap.error(f"unknown phases: {', '.join(sorted(unknown))}")
     for name, fn in phases:
-        phase(name, fn)
+        if not wanted or name in wanted:
+            phase(name, fn)
     w.close()
     QCoreApplication.processEvents()
     summary = {
         "render": "thread" if args.render_in_thread else "process",
+        "training": "thread" if args.training_in_thread else "process",
         "real": bool(args.real),
         "phases": results,
         "max_stall_ms": max(r["max_stall_ms"] for r in results.values()),

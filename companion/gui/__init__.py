@@ -16,7 +16,8 @@ detector), :mod:`~companion.gui.render_service` and
 :mod:`~companion.gui.lookup_view`, :mod:`~companion.gui.training_view`,
 :mod:`~companion.gui.identification` (what the views show of the engine's
 results), :mod:`~companion.gui.settings_dialog`, :mod:`~companion.gui.theme`,
-:mod:`~companion.gui.widgets`.
+:mod:`~companion.gui.widgets`, :mod:`~companion.gui.qt_workarounds` (bugs of the
+Qt bindings worked around: PySide6 6.12's signals leak references to True).
 
 Modules the helper processes import (render_service, process_job,
 library_service) must stay free of Qt at import time.

@@ -29,6 +29,9 @@ def create_application(headless: bool = False):  # -> QApplication
     _ensure_platform(headless)
     from PySide6.QtWidgets import QApplication
 
+    from companion.gui.qt_workarounds import protect_bools
+
+    protect_bools()  # signals of PySide6 6.12 leak references to True: see qt_workarounds
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("companion")
     app.setOrganizationName("companion")

@@ -4,8 +4,9 @@ Building data from symbolic scores (corpus build, pack) runs
 in a child process that stops itself cleanly on Cancel; a trained model is
 compared with the active one and activated through :mod:`companion.models.activate`.
 
-Training runs :func:`companion.training.trainer.train` in a worker thread
-with a cancel event; its progress reports are forwarded as task progress, and the curves are redrawn from a timer at most 5 times a
+Training runs :func:`companion.training.trainer.train` in a child process
+(:mod:`companion.gui.training_jobs`) with a cancel event; its progress reports
+are forwarded as task progress, and the curves are redrawn from a timer at most 5 times a
 second so that thousands of steps never flood the GUI thread. A run folder
 keeps ``state.pt``: "Resume" continues exactly where a cancelled run stopped.
 """
@@ -67,11 +68,13 @@ def training_available() -> tuple[bool, str]:
 
 def run_training(ctx: TaskContext, mode: str, data: str, out_dir: Path, epochs: int, batch_size: int,
                  steps_per_epoch: int, resume: bool, valid_pairs: int = 2000) -> Any:
-    """Train in this worker thread (see :mod:`companion.gui.training_jobs` for why not in a child process)."""
+    """Train in a child process (see :mod:`companion.gui.training_jobs` for why)."""
+    from companion.gui.process_job import run_in_process
     from companion.gui.training_jobs import train_job
 
-    return train_job(mode, data, str(out_dir), epochs, batch_size, steps_per_epoch, resume, valid_pairs,
-                     progress=ctx.progress, cancel=ctx.cancel_event)
+    ctx.progress(None, "Starting the training process…")
+    return run_in_process(ctx, train_job, mode, data, str(out_dir), epochs, batch_size, steps_per_epoch, resume,
+                          valid_pairs, cooperative=True)
 
 
 def run_build_scores(ctx: TaskContext, folders: list[Path], work_dir: Path, workers: int) -> Any:

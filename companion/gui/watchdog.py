@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
+from companion.gui.qt_workarounds import protect_bools
+
+protect_bools()  # see qt_workarounds
 log = logging.getLogger(__name__)
 
 

@@ -22,6 +22,9 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from companion.errors import CompanionError
+from companion.gui.qt_workarounds import protect_bools
+
+protect_bools()  # before any task reports progress: see qt_workarounds
 
 log = logging.getLogger(__name__)
 

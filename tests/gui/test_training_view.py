@@ -42,6 +42,51 @@ def test_training_starts_shows_loss_cancels_and_resumes(qtbot, window, tmp_path:
     assert task2.state == "cancelled"
 
 
+def test_training_runs_to_the_end_in_a_child_process(qtbot, window, tmp_path: Path) -> None:
+    """A tiny run that finishes: progress, losses and validation MRR come back from the training process, the
+    summary is shown and the best model is compared with the installed one."""
+    import multiprocessing
+
+    from companion.gui.training_jobs import TrainingReport, TrainingSummary
+
+    view = window.training
+    window.show_view(4)
+    view.synthetic.setChecked(True)
+    view.mode_box.setCurrentIndex(view.mode_box.findData("snippet"))
+    view.epochs.setValue(2)
+    view.batch.setValue(8)
+    view.steps.setValue(3)
+    view.valid_pairs.setValue(16)
+    view.run_dir.setText(str(tmp_path / "runs"))
+    reports: list = []
+    in_child: list[bool] = []
+
+    def seen(fraction: float, text: str, p: object) -> None:
+        reports.append(p)
+        in_child.append(any(c.name == "companion-job" for c in multiprocessing.active_children()))
+
+    task = view.start()
+    task.signals.progress.connect(seen)
+    qtbot.waitUntil(lambda: view.task is None, timeout=120000)
+    assert task.state == "finished", task.error
+    summary = view.result
+    assert isinstance(summary, TrainingSummary) and summary.status == "done" and summary.epochs_done == 2
+    assert summary.best_path is not None and summary.best_path.is_file() and len(summary.history) == 2
+    assert view.status.text().startswith("Training done: 2 epochs"), view.status.text()
+    trainer_reports = [p for p in reports if p is not None]
+    assert trainer_reports and all(isinstance(p, TrainingReport) for p in trainer_reports)
+    assert any(in_child), "the trainer ran in the training process, not in a thread of the app"
+    assert [p.epoch + 1 for p in trainer_reports if p.phase == "epoch"] == [1, 2]
+    assert [x for x, _ in view.mrr] == [1, 2], "one validation MRR point per epoch"
+    assert len(view.losses) == 6, "one loss per step"
+    xs, _ = view.mrr_curve.getData()
+    assert list(xs) == [1, 2], "the MRR curve was drawn"
+    # finishing compares the run's best model with the installed one (in a child process too)
+    assert view.report.text() != "This run has no best model yet: train at least one epoch."
+    qtbot.waitUntil(lambda: view.model_task is None, timeout=60000)
+    assert view.start_btn.isEnabled() and not view.cancel_btn.isEnabled()
+
+
 def test_training_without_data_asks_for_it(qtbot, window) -> None:
     view = window.training
     view.synthetic.setChecked(False)

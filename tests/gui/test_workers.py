@@ -155,3 +155,86 @@ def test_training_jobs_module_does_not_load_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_many_signals_do_not_use_up_the_references_to_true() -> None:
+    """PySide6 6.12's ``emit()`` returns True without a reference of its own: unchecked, each emit takes one
+    reference away from True and CPython aborts ("bool_dealloc") once they run out, mid-session or at exit.
+    A fresh process that loads the GUI's workers emits far more signals than True has references, ends
+    normally, and True is still referenced."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from companion.gui.workers import TaskSignals
+from PySide6.QtCore import QObject, Signal
+
+class Ping(QObject):
+    ping = Signal()
+
+ping, signals = Ping(), TaskSignals()
+n = 20 * sys.getrefcount(True) if sys.getrefcount(True) < 10**6 else 100_000
+for _ in range(n):
+    ping.ping.emit()
+    signals.progress.emit(0.5, "x", None)
+    ping.ping.connect(print)
+    ping.ping.disconnect(print)
+print(n, sys.getrefcount(True) > 100)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+    n, alive = out.stdout.split()
+    assert int(n) >= 10_000 and alive == "True"
+
+
+def test_training_reports_cross_the_process_boundary_without_torch() -> None:
+    """The trainer's progress and result are copied into plain, torch-free objects in the training process:
+    unpickling the trainer's own classes in the app would import torch there."""
+    import pickle
+    import subprocess
+    import sys
+    from dataclasses import dataclass, field
+    from pathlib import Path
+
+    import numpy as np
+
+    from companion.gui.training_jobs import TrainingReport, TrainingSummary
+
+    @dataclass
+    class Progress:  # the trainer's fields, numpy values as validation produces them
+        phase: str = "epoch"
+        epoch: int = 1
+        epochs: int = 3
+        step: int = 5
+        steps: int = 5
+        loss: float = 0.25
+        lr: float = 1e-3
+        pairs_per_s: float = 40.0
+        metrics: dict = field(default_factory=lambda: {"score": np.float32(0.5), "audio_to_sheet": {
+            "MRR": np.float64(0.5), "ranks": np.arange(3)}})
+        best_score: float = 0.5
+        message: str = ""
+
+    report = TrainingReport.of(Progress())
+    assert report.epoch == 1 and report.metrics["audio_to_sheet"]["ranks"] == [0, 1, 2]
+    assert type(report.metrics["score"]) is float
+
+    @dataclass
+    class Result:
+        status: str = "done"
+        epochs_done: int = 3
+        best_score: float = 0.5
+        best_path: str = "/runs/snippet/best.pt"
+        history: list = field(default_factory=lambda: [{"epoch": 0, "score": np.float32(0.25)}])
+        pairs_per_s: float = 40.0
+        wall_s: float = 12.0
+
+    summary = TrainingSummary.of(Result())
+    assert summary.best_path == Path("/runs/snippet/best.pt") and summary.history[0]["score"] == 0.25
+    blobs = pickle.dumps((report, summary)).hex()
+    code = (f"import pickle, sys; r, s = pickle.loads(bytes.fromhex('{blobs}')); "
+            "print(r.metrics['audio_to_sheet']['MRR'], s.status, 'torch' in sys.modules, 'numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0.5", "done", "False", "False"]
