@@ -1,4 +1,4 @@
-"""``companion data build|inspect|pack|prepare|summary``: the aligned audio–sheet training corpus."""
+"""``companion data build|inspect|pack|prepare|merge-pairs|summary``: the aligned audio–sheet training corpus."""
 
 from __future__ import annotations
 
@@ -62,9 +62,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="works kept out of train and valid (companion/data/real_scan_works.txt: the real scans)")
     r.add_argument("--max-pairs", type=int, default=0,
                    help="pairs per training piece (default 300; valid 120, test 150)")
-    r.add_argument("--seed", type=int, default=0, help="seed for the augmentations (default 0)")
+    r.add_argument("--seed", type=int, default=0,
+                   help="seed for the pairs drawn and the degradations (default 0; another seed, another sample)")
+    r.add_argument("--splits", default="train,valid,test", help="splits to cut (default train,valid,test)")
     r.add_argument("--limit", type=int, default=0, help="prepare at most N pieces (0: all)")
     r.set_defaults(func=run_prepare)
+
+    g = sub.add_parser("merge-pairs", help="merge prepared pair sets (e.g. preparations with other seeds)")
+    g.add_argument("parts", nargs="+", type=Path, metavar="PAIRS", help="folders written by `data prepare`")
+    g.add_argument("--out", required=True, type=Path, help="merged pair-set folder")
+    g.set_defaults(func=run_merge_pairs)
 
     s = sub.add_parser("summary", help="print the corpus totals and failures")
     s.add_argument("corpus", type=Path)
@@ -157,7 +164,8 @@ def run_pack(args: argparse.Namespace, cfg: Config) -> int:
 def run_prepare(args: argparse.Namespace, cfg: Config) -> int:
     from companion.training.prepare import PrepareOptions, prepare_pairs
 
-    opts = PrepareOptions(exclude_list=str(args.exclude_list or ""), seed=args.seed)
+    opts = PrepareOptions(exclude_list=str(args.exclude_list or ""), seed=args.seed,
+                          splits=tuple(x.strip() for x in args.splits.split(",") if x.strip()))
     if args.max_pairs:
         opts.max_pairs["train"] = args.max_pairs
 
@@ -172,4 +180,13 @@ def run_prepare(args: argparse.Namespace, cfg: Config) -> int:
           f"{st.get('systems_matched', 0)}/{st.get('systems', 0)}; {s['seconds']:.0f} s")
     for f in s["failed"]:
         print(f"  failed: {f['piece']}: {f['error']}")
+    return 0
+
+
+def run_merge_pairs(args: argparse.Namespace, cfg: Config) -> int:
+    from companion.training.data import merge_pairsets
+
+    s = merge_pairsets(list(args.parts), args.out)
+    per = ", ".join(f"{k} {v['pieces']} pieces / {v['pairs']} pairs" for k, v in s["per_split"].items())
+    print(f"{args.out}: {s['pairs']} pairs, {s['pieces']} pieces, {s.get('passages', 0)} passages ({per})")
     return 0

@@ -109,7 +109,7 @@ class PairSet:
         if not meta_path.is_file():
             raise DataError(
                 f"no prepared training pairs in {folder} (meta.json missing); "
-                "run `companion train --prepare-only` on a corpus first"
+                "cut a corpus into pairs first: `companion data prepare CORPUS --out DIR`"
             )
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -175,6 +175,70 @@ class PassageSet:
         except (OSError, ValueError) as exc:
             raise DataError(f"prepared passages in {folder} are unreadable: {exc}") from exc
         return cls(pieces=list(meta["pieces"]), splits=dict(meta["splits"]), **arr)
+
+
+def merge_pairsets(parts: list[Path], out: Path) -> dict:
+    """One PairSet (and passages) from several, e.g. two preparations of one corpus with other seeds.
+
+    Why: each preparation draws a different sample of onsets and different page and
+    audio degradations from the same pieces; merged, training sees more variety.
+    A piece keeps one index and must sit in the same split in every part (a piece
+    in train in one part and test in another would leak). Written atomically.
+    """
+    import os
+    import shutil
+
+    sets = [PairSet.load(Path(p)) for p in parts]
+    if not sets:
+        raise DataError("nothing to merge")
+    names: list[str] = []
+    split_of: dict[str, str] = {}
+    remaps = []
+    for ps in sets:
+        for split, members in ps.splits.items():
+            for name in members:
+                if split_of.setdefault(name, split) != split:
+                    raise DataError(f"piece {name} is in split {split_of[name]} in one part and {split} in another")
+        remap = np.zeros(len(ps.pieces), np.int32)
+        for i, name in enumerate(ps.pieces):
+            if name not in names:
+                names.append(name)
+            remap[i] = names.index(name)
+        remaps.append(remap)
+    splits: dict[str, list[str]] = {}
+    for name in names:
+        if name in split_of:
+            splits.setdefault(split_of[name], []).append(name)
+    sheet_w = {ps.sheet.shape[2] for ps in sets}
+    audio_w = {ps.audio.shape[2] for ps in sets}
+    if len(sheet_w) > 1 or len(audio_w) > 1:
+        raise DataError(f"parts were cut with different context widths (sheet {sheet_w}, audio {audio_w})")
+    piece = np.concatenate([r[ps.piece] for r, ps in zip(remaps, sets)])
+    summary = {"merged_from": [str(p) for p in parts], "parts": [ps.summary for ps in sets],
+               "pairs": int(len(piece)), "pieces": len(names),
+               "per_split": {k: {"pieces": len(v), "pairs": int(np.isin(piece, [names.index(n) for n in v]).sum())}
+                             for k, v in splits.items()}}
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    PairSet(np.concatenate([ps.sheet for ps in sets]), np.concatenate([ps.audio for ps in sets]), piece,
+            np.concatenate([ps.onset for ps in sets]), names, splits, summary).save(tmp)
+    with_passages = [(Path(p) / "passages", r) for p, r in zip(parts, remaps) if (Path(p) / "passages").is_dir()]
+    if with_passages:
+        psets = [(PassageSet.load(d), r) for d, r in with_passages]
+        s_off, a_off = [0], [0]
+        for ps, _ in psets:
+            s_off += (ps.sheet_off[1:] + s_off[-1]).tolist()
+            a_off += (ps.audio_off[1:] + a_off[-1]).tolist()
+        PassageSet(np.concatenate([ps.sheet_flat for ps, _ in psets], axis=1), np.asarray(s_off, np.int64),
+                   np.concatenate([ps.audio_flat for ps, _ in psets], axis=1), np.asarray(a_off, np.int64),
+                   np.concatenate([r[ps.piece] for ps, r in psets]), names, splits).save(tmp / "passages")
+        summary["passages"] = int(sum(len(ps) for ps, _ in psets))
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return summary
 
 
 def synthetic_pairs(

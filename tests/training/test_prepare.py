@@ -147,3 +147,28 @@ def test_silent_noteheads_and_systems_are_skipped(corpus: Path, tmp_path: Path) 
     broken = prepare_piece(str(copy), meta["split"], opts)
     assert np.isfinite(broken["onset"]).all() and len(broken["onset"]) > 0
     assert len(broken["passages"]) == len(clean["passages"]) - 1
+
+
+def test_merge_keeps_one_index_per_piece_and_refuses_split_leaks(tmp_path: Path) -> None:
+    from companion.training.data import merge_pairsets, synthetic_pairs, synthetic_passages
+
+    a, b = synthetic_pairs(n_pieces=5, per_piece=4, seed=1), synthetic_pairs(n_pieces=5, per_piece=6, seed=2)
+    b.pieces[4] = "other"  # a piece only the second part has (in its test split)
+    b.splits["test"] = ["other"]
+    a.save(tmp_path / "a")
+    b.save(tmp_path / "b")
+    synthetic_passages(n_pieces=5, per_piece=2).save(tmp_path / "a" / "passages")
+    summary = merge_pairsets([tmp_path / "a", tmp_path / "b"], tmp_path / "m")
+    m = PairSet.load(tmp_path / "m")
+    assert len(m) == len(a) + len(b) == summary["pairs"]
+    assert m.pieces == a.pieces + ["other"]
+    assert len(m.indices("train")) == len(a.indices("train")) + len(b.indices("train"))
+    np.testing.assert_array_equal(m.sheet[len(a):], b.sheet)
+    assert [m.pieces[i] for i in m.piece[len(a):]] == [b.pieces[i] for i in b.piece]
+    assert m.splits["test"] == [p for p in a.splits["test"]] + ["other"]
+    assert len(PassageSet.load(tmp_path / "m" / "passages")) == 10
+    b.splits = {"train": [a.splits["test"][0]]}
+    b.save(tmp_path / "leak")
+    with pytest.raises(DataError, match="split"):
+        merge_pairsets([tmp_path / "a", tmp_path / "leak"], tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
