@@ -282,7 +282,8 @@ class Indexer:
             if job.reembed_document is None:
                 state["pages_done"] += result.n_pages
                 report.pages += result.n_pages if result.status == "indexed" else 0
-            self.progress(event("file", path=job.path, status=result.status, error=result.error))
+            shown = "re-embedded" if job.reembed_document is not None and result.status == "indexed" else result.status
+            self.progress(event("file", path=job.path, status=shown, error=result.error))
             interval = max(self.options.publish_every_s, 4 * publish_cost)
             if time.perf_counter() - last_publish >= interval:
                 t = time.perf_counter()

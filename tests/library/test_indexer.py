@@ -145,8 +145,11 @@ def test_new_model_reembeds_without_detecting_again(scores: Path, tmp_path: Path
         old_vectors = reader.snapshot.snippets.index.reconstruct_n(0, reader.snapshot.snippets.size)
         assert reader.model_version == "test-1"
     fe = ProjectionFrontEnd()
-    report = index(lib, [], fe, factory=hash_embedder_v2)  # no folder: the remembered ones
+    events: list = []
+    with Indexer(lib, fe, hash_embedder_v2, progress=events.append) as ix:
+        report = ix.run([])  # no folder: the remembered ones
     assert report.reembedded == 3 and fe.detect_calls == 0
+    assert [e.status for e in events if e.kind == "file"] == ["re-embedded"] * 3, "the activity list says what happened"
     with Library.open(lib) as reader:
         assert reader.model_version == "test-2"
         assert {d.path: reader.systems_of(d.id) for d in reader.documents} == old_systems
