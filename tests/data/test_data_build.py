@@ -230,7 +230,7 @@ def test_workers_are_not_forked_from_the_building_process(tmp_path, monkeypatch)
     from companion.data.build import BuildOptions, build
     from companion.data.sources import find_sources
 
-    from conftest import KERN
+    from score_sources import KERN
 
     src = tmp_path / "src"
     src.mkdir()

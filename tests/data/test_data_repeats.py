@@ -19,7 +19,7 @@ from companion.data.checks import monotonic_score, sounding_pass
 from companion.data.engrave_lilypond import unfold_segments
 from companion.data.store import HEAD_DTYPE, SYSTEM_DTYPE, _first_visits
 
-from conftest import tools_missing
+from score_sources import tools_missing
 
 # 120 quarter notes per minute: a 4/4 bar is 2 s. Bars 1-2 (A) are repeated,
 # bar 3 is the first ending, bar 4 the second, bar 5 (B) closes: played

@@ -206,9 +206,9 @@ def test_build_corpus_from_scores_cancels_and_resumes(qtbot, window, tmp_path: P
     """Two small verovio scores: Cancel after the first piece keeps it; building again resumes and packs."""
     import importlib.util
 
-    # the data tests' tiny scores (loaded by path: both folders have a conftest module)
+    # the data tests' tiny scores (loaded by path from tests/data/score_sources.py)
     spec = importlib.util.spec_from_file_location("data_fixtures", Path(__file__).resolve().parents[1] / "data"
-                                                  / "conftest.py")
+                                                  / "score_sources.py")
     fixtures = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fixtures)
     ABC, KERN, tools_missing = fixtures.ABC, fixtures.KERN, fixtures.tools_missing

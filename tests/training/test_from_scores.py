@@ -13,9 +13,9 @@ from companion.training.from_scores import build_training_data
 
 
 def _data_fixtures():
-    """The data tests' tiny scores (loaded by path: every test folder has its own conftest module)."""
+    """The data tests' tiny scores (loaded by path from tests/data/score_sources.py)."""
     spec = importlib.util.spec_from_file_location("data_fixtures", Path(__file__).resolve().parents[1] / "data"
-                                                  / "conftest.py")
+                                                  / "score_sources.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -17,7 +17,7 @@ from companion.training.prepare import PrepareCancelled, PrepareOptions, prepare
 
 def _data_fixtures():
     spec = importlib.util.spec_from_file_location("data_fixtures", Path(__file__).resolve().parents[1] / "data"
-                                                  / "conftest.py")
+                                                  / "score_sources.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
