@@ -144,7 +144,9 @@ def estimate_skew(dark: np.ndarray, max_angle: float = 4.0, step: float = 0.05,
     edges = np.linspace(0, w, n_slices + 1).astype(int)
     prof = np.add.reduceat(dark, edges[:-1], axis=1, dtype=np.int32).T.astype(np.float32)  # S x H
     centres = (edges[:-1] + edges[1:]) / 2 - w / 2
-    pad = int(math.ceil(w / 2 * math.tan(math.radians(max_angle)))) + 2
+    fine = 0.8  # the fine search looks this far either side of the coarse optimum
+    # padding for the largest shift tried: the fine search may go past max_angle by ``fine``
+    pad = int(math.ceil(w / 2 * math.tan(math.radians(max_angle + fine)))) + 2
     padded = np.pad(prof, ((0, 0), (pad, pad)))
     rows = np.arange(h)
     starts = np.arange(0, max(1, h - band // 2), band // 2)
@@ -163,7 +165,7 @@ def estimate_skew(dark: np.ndarray, max_angle: float = 4.0, step: float = 0.05,
     # coarse search for the page, fine search near it for the page and each band
     coarse = np.arange(-max_angle, max_angle + 1e-9, 4 * step)
     g0 = float(coarse[int(np.argmax(scores(coarse).sum(axis=1)))])
-    angles = np.arange(g0 - 0.8, g0 + 0.8 + 1e-9, step)
+    angles = np.arange(g0 - fine, g0 + fine + 1e-9, step)
     band_scores = scores(angles)
     global_angle = float(angles[int(np.argmax(band_scores.sum(axis=1)))])
     best = angles[np.argmax(band_scores, axis=0)]

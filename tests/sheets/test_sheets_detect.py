@@ -82,6 +82,17 @@ def test_skew_estimate_sign():
     assert abs(abs(a1) - 2.0) < 0.2 and abs(abs(a2) - 2.0) < 0.2 and np.sign(a1) != np.sign(a2)
 
 
+def test_skew_at_the_search_limit_does_not_crash():
+    """A page tilted at (or past) the largest angle searched: the fine search around the
+    coarse optimum went past the padding and crashed detection (IndexError) on degraded pages."""
+    systems = layout([2, 2], space=8.0, top=300)
+    img = draw_page(systems, notes=False).image
+    for angle in (4.0, -4.0, 4.6):
+        a, rows = estimate_skew(rotate(img, angle) < 128)
+        assert abs(abs(a) - min(abs(angle), 4.8)) < 0.3, (angle, a)
+        assert np.all(np.isfinite(rows))
+
+
 def test_noise_blur_and_greyscale():
     from scipy import ndimage
 
