@@ -43,6 +43,11 @@ class EncoderConfig:
     """BatchNorm on the embedding before L2 normalisation: centres the batch, which keeps the
     hinge loss away from the collapsed start where every cosine similarity is ~1."""
     dropout: float = 0.0
+    pool: str = "avg"
+    """How the last feature map becomes one vector. "avg": global average (any input size; the
+    first checkpoints). "height": average over width (time / x) only, keeping the rows, so the
+    embedding knows absolute pitch and staff position (any width). "flatten": keep every cell,
+    so it also knows the order of events (fixed input shape)."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -58,9 +63,21 @@ class EncoderConfig:
         return cls(**kwargs)
 
 
+POOLS: tuple[str, ...] = ("avg", "height", "flatten")
+
+
 def _channels(cfg: EncoderConfig) -> list[int]:
     mult = [1, 2, 4, 4, 4, 4]
     return [cfg.width * mult[min(i, len(mult) - 1)] for i in range(cfg.blocks)]
+
+
+def feature_map_shape(cfg: EncoderConfig) -> tuple[int, int]:
+    """(rows, cols) of the last feature map for an input of ``cfg.input_shape``."""
+    h, w = cfg.input_shape
+    h, w = (h - 1) // cfg.stem_stride + 1, (w - 1) // cfg.stem_stride + 1
+    for _ in range(cfg.blocks - 1):
+        h, w = h // 2, w // 2
+    return h, w
 
 
 class ConvEncoder(nn.Module):
@@ -83,6 +100,11 @@ class ConvEncoder(nn.Module):
             if b < len(chans) - 1:
                 layers.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*layers)
+        if cfg.pool not in POOLS:
+            raise ValueError(f"unknown pool {cfg.pool!r}; expected one of {', '.join(POOLS)}")
+        if cfg.pool != "avg":
+            rows, cols = feature_map_shape(cfg)
+            in_ch = in_ch * rows * (cols if cfg.pool == "flatten" else 1)
         self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()
         self.head = nn.Linear(in_ch, cfg.embed_dim)
         self.head_bn = nn.BatchNorm1d(cfg.embed_dim) if cfg.embed_bn else nn.Identity()
@@ -93,6 +115,10 @@ class ConvEncoder(nn.Module):
         if x.dim() == 3:
             x = x.unsqueeze(1)
         h = self.features(x)
+        if self.cfg.pool == "height":
+            return h.mean(dim=3).flatten(1)
+        if self.cfg.pool == "flatten":
+            return h.flatten(1)
         return h.mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

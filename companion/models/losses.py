@@ -3,6 +3,9 @@
 * :func:`cosine_hinge_loss` — Dorfer et al. (2018): for matching pairs (a_i, s_i)
   and every other item of the batch as negative, ``max(0, margin - cos(a_i, s_i)
   + cos(a_i, s_j))`` in both directions (audio->sheet and sheet->audio).
+* :func:`cross_modal_info_nce` — the same in-batch negatives scored with a softmax
+  (CLIP-style, both directions): every negative keeps a gradient in proportion to
+  how confusable it is, where the hinge's gradient vanishes once the margin holds.
 * :func:`nt_xent_loss` — SimCLR's normalised temperature-scaled cross entropy
   for self-supervised pre-training on two augmented views.
 """
@@ -26,6 +29,17 @@ def cosine_hinge_loss(a: torch.Tensor, b: torch.Tensor, margin: float = 0.7) -> 
     loss_ab = F.relu(margin - pos.unsqueeze(1) + sim)[off]  # row i: anchor a_i, negatives b_j
     loss_ba = F.relu(margin - pos.unsqueeze(0) + sim)[off]  # column j: anchor b_j, negatives a_i
     return 0.5 * (loss_ab.mean() + loss_ba.mean())
+
+
+def cross_modal_info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    """Symmetric cross entropy over the cosine-similarity matrix (a_i matches b_i). a, b: (N, D) unit vectors."""
+    if a.shape != b.shape or a.dim() != 2:
+        raise ValueError(f"expected two (N, D) tensors of equal shape, got {a.shape} and {b.shape}")
+    if a.shape[0] < 2:
+        raise ValueError("the contrastive loss needs at least two pairs per batch (negatives)")
+    logits = a @ b.t() / temperature
+    targets = torch.arange(a.shape[0], device=a.device)
+    return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets))
 
 
 def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:

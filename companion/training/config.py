@@ -35,6 +35,9 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     margin: float = 0.7
+    loss: str = "hinge"
+    """Cross-modal loss (snippet and passage modes): "hinge" (Dorfer et al.'s cosine hinge with
+    ``margin``) or "infonce" (softmax over the in-batch negatives with ``temperature``)."""
     temperature: float = 0.1
     epochs: int = 100
     steps_per_epoch: int = 0
@@ -89,6 +92,10 @@ class TrainConfig:
             raise ConfigError("lr must be positive and epochs at least 1")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError("device must be auto, cpu or cuda")
+        if self.loss not in ("hinge", "infonce"):
+            raise ConfigError(f"loss must be hinge or infonce, not {self.loss!r}")
+        if self.temperature <= 0:
+            raise ConfigError("temperature must be positive")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -34,7 +34,7 @@ from companion.errors import CompanionError
 from companion.evaluation.metrics import cross_modal_ranks, retrieval_metrics
 from companion.models.checkpoint import CheckpointError, atomic_torch_save, make_checkpoint, read_checkpoint
 from companion.models.encoders import AUDIO_SHAPE, SHEET_SHAPE, SnippetModel, SnippetModelConfig
-from companion.models.losses import cosine_hinge_loss, nt_xent_loss
+from companion.models.losses import cosine_hinge_loss, cross_modal_info_nce, nt_xent_loss
 from companion.models.passage import PASSAGE_AUDIO_SHAPE, PassageModel, PassageModelConfig, cut_windows
 from companion.training.augment import AudioAugment, SheetAugment, augment_audio, augment_sheet, crop
 from companion.training.config import TrainConfig
@@ -78,6 +78,13 @@ Callback = Callable[[Progress], None]
 
 class TrainingCancelled(CompanionError):
     pass
+
+
+def cross_modal_loss(za: torch.Tensor, zs: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """The configured audio/sheet loss over one batch of matching embeddings."""
+    if cfg.loss == "infonce":
+        return cross_modal_info_nce(za, zs, cfg.temperature)
+    return cosine_hinge_loss(za, zs, cfg.margin)
 
 
 def pick_device(name: str) -> torch.device:
@@ -191,7 +198,7 @@ class SnippetTask(_Task):
             s = s.contiguous(memory_format=torch.channels_last)
             a = a.contiguous(memory_format=torch.channels_last)
         zs, za = self.model(s, a)
-        return cosine_hinge_loss(za, zs, self.cfg.margin)
+        return cross_modal_loss(za, zs, self.cfg)
 
     def calibration_forward(self, idx, device):
         s = torch.from_numpy(np.ascontiguousarray(self.pairs.centre_sheet(idx)))
@@ -303,7 +310,7 @@ class PassageTask(_Task):
         (s, ls), (a, la) = self.sequences(np.sort(idx), gen, self.cfg.augment)
         zs = self.model.sheet(s.to(device), ls)
         za = self.model.audio(a.to(device), la)
-        return cosine_hinge_loss(za, zs, self.cfg.margin)
+        return cross_modal_loss(za, zs, self.cfg)
 
     def validate(self, device):
         zs, za = [], []

@@ -2,8 +2,17 @@ import numpy as np
 import pytest
 import torch
 
-from companion.models.encoders import AUDIO_SHAPE, SHEET_SHAPE, EncoderConfig, SnippetModel, SnippetModelConfig, count_parameters
-from companion.models.losses import cosine_hinge_loss, nt_xent_loss
+from companion.models.encoders import (
+    AUDIO_SHAPE,
+    SHEET_SHAPE,
+    ConvEncoder,
+    EncoderConfig,
+    SnippetModel,
+    SnippetModelConfig,
+    count_parameters,
+    feature_map_shape,
+)
+from companion.models.losses import cosine_hinge_loss, cross_modal_info_nce, nt_xent_loss
 from companion.models.passage import PassageModel, PassageModelConfig, cut_windows
 
 
@@ -92,3 +101,49 @@ def test_nt_xent_prefers_matching_views():
     good = nt_xent_loss(z, z + 0.01 * torch.randn(16, 32, generator=g))
     bad = nt_xent_loss(z, torch.randn(16, 32, generator=g))
     assert good < bad
+
+
+@pytest.mark.parametrize("pool", ["avg", "height", "flatten"])
+@pytest.mark.parametrize("shape,stride", [(SHEET_SHAPE, 2), (AUDIO_SHAPE, 1), ((92, 20), 1)])
+def test_pooling_sizes_match_the_feature_map(pool, shape, stride):
+    cfg = EncoderConfig(shape, 4, 4, 1, stem_stride=stride, pool=pool)
+    enc = ConvEncoder(cfg).eval()
+    feats = enc.trunk(torch.rand(2, 1, *shape))
+    rows, cols = feature_map_shape(cfg)
+    assert enc.features(torch.rand(1, 1, *shape)).shape[2:] == (rows, cols)
+    expected = {"avg": 16, "height": 16 * rows, "flatten": 16 * rows * cols}[pool]
+    assert feats.shape == (2, expected) == (2, enc.out_channels)
+
+
+def test_height_pooling_knows_where_the_ink_is_and_avg_does_not():
+    """The reason for pool="height": a pattern moved up the staff (another pitch) must change the
+    features, while global average pooling cannot tell the two apart."""
+    torch.manual_seed(0)
+    shape = (200, 100)  # tall enough that neither pattern's receptive field (73 px) meets the border
+    low, high = torch.zeros(1, 1, *shape), torch.zeros(1, 1, *shape)
+    low[..., 114:118, 40:44] = 1.0
+    high[..., 50:54, 40:44] = 1.0  # 64 px higher: the same phase for every pooling stage
+    diffs = {}
+    for pool in ("avg", "height"):
+        enc = ConvEncoder(EncoderConfig(shape, 4, 4, 1, stem_stride=2, batch_norm=False, pool=pool)).eval()
+        diffs[pool] = (enc.trunk(low) - enc.trunk(high)).abs().max().item()
+    assert diffs["avg"] < 1e-5 < diffs["height"]
+
+
+def test_unknown_pool_is_refused_and_config_round_trips():
+    with pytest.raises(ValueError, match="pool"):
+        ConvEncoder(EncoderConfig(SHEET_SHAPE, 4, 4, 1, pool="max"))
+    cfg = EncoderConfig(AUDIO_SHAPE, 4, 4, 1, pool="flatten")
+    assert EncoderConfig.from_dict(cfg.to_dict()) == cfg
+    assert EncoderConfig.from_dict({k: v for k, v in cfg.to_dict().items() if k != "pool"}).pool == "avg"
+
+
+def test_info_nce_prefers_matching_pairs_in_both_directions():
+    g = torch.Generator().manual_seed(0)
+    a = torch.nn.functional.normalize(torch.randn(16, 32, generator=g), dim=1)
+    near = torch.nn.functional.normalize(a + 0.05 * torch.randn(16, 32, generator=g), dim=1)
+    far = torch.nn.functional.normalize(torch.randn(16, 32, generator=g), dim=1)
+    assert cross_modal_info_nce(a, near, 0.1) < cross_modal_info_nce(a, far, 0.1)
+    assert cross_modal_info_nce(a, near, 0.1) == pytest.approx(cross_modal_info_nce(near, a, 0.1).item(), rel=1e-5)
+    with pytest.raises(ValueError):
+        cross_modal_info_nce(a[:1], a[:1])

@@ -99,6 +99,15 @@ def test_pairset_save_load_and_errors(tmp_path):
         TrainConfig.from_dict({"mode": "snippet", "data": "x", "bogus": 1})
     with pytest.raises(ConfigError):
         TrainConfig.from_dict({"mode": "dance", "data": "x"})
+    with pytest.raises(ConfigError, match="loss"):
+        TrainConfig.from_dict({"mode": "snippet", "data": "x", "loss": "triplet"})
+
+
+def test_info_nce_and_height_pooling_learn_the_hidden_label(tmp_path):
+    arch = {k: {**v, "width": 8, "pool": "height"} for k, v in TINY.items()}
+    res = train(tiny(tmp_path, epochs=4, arch=arch, loss="infonce", temperature=0.1), resume=False)
+    assert res.best_score > 0.15
+    assert read_checkpoint(res.best_path)["arch"]["sheet"]["pool"] == "height"
 
 
 def test_cli_train_and_eval_on_tiny_config(tmp_path, capsys, monkeypatch):
