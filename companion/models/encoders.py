@@ -3,8 +3,10 @@
 Why configurable: the papers' pathways (24-48-96 channels, two convolutions per
 block, 662k parameters for both) train at only ~35 pairs/s on two CPU threads.
 ``EncoderConfig.width`` scales all channel counts, ``convs_per_block`` drops
-the second convolution of each block, and global average pooling keeps the head
-small; docs/benchmarks.md (``## Encoders``) lists the measured trade-offs.
+the second convolution of each block, and ``pool`` chooses how the last feature
+map becomes a vector (averaged, rows kept, or flattened: the shipped model
+flattens, because averaging lost pitch and order and the network underfitted);
+docs/benchmarks.md (``## Encoders``) lists the measured trade-offs.
 
 Both pathways end in a linear layer to ``embed_dim`` and L2 normalisation, so
 the cosine similarity of two embeddings is their dot product.
@@ -81,7 +83,7 @@ def feature_map_shape(cfg: EncoderConfig) -> tuple[int, int]:
 
 
 class ConvEncoder(nn.Module):
-    """A VGG-style pathway: [conv3x3-BN-ELU] x k, max-pool, ..., global average pool, linear, L2."""
+    """A VGG-style pathway: [conv3x3-BN-ELU] x k, max-pool, ..., pooling (``cfg.pool``), linear, L2."""
 
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()

@@ -6,9 +6,10 @@ system strip, audio windows of 92 bins x 20 frames (1 s). One CNN per modality
 embeds every snippet; a GRU (128 units) reads the sequence and its last state
 goes through a linear layer to a 64-d L2-normalised passage embedding.
 
-The snippet CNNs use global average pooling, so they can be initialised from a
-trained :class:`~companion.models.encoders.SnippetModel` (whose audio pathway
-saw 42-frame excerpts) and then frozen or fine-tuned.
+The snippet CNNs' convolutions do not depend on the input size, so they can be
+initialised from a trained :class:`~companion.models.encoders.SnippetModel`
+(whose audio pathway saw 42-frame excerpts) and then frozen or fine-tuned; the
+pooling and head after them are the passage model's own.
 """
 
 from __future__ import annotations
