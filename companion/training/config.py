@@ -39,6 +39,9 @@ class TrainConfig:
     """Cross-modal loss (snippet and passage modes): "hinge" (Dorfer et al.'s cosine hinge with
     ``margin``) or "infonce" (softmax over the in-batch negatives with ``temperature``)."""
     temperature: float = 0.1
+    pieces_per_batch: int = 0
+    """Snippet mode: 0 = batches drawn uniformly; k > 0 = each batch holds pairs of only k pieces
+    (batch_size / k each), so the in-batch negatives include other bars of the same piece."""
     epochs: int = 100
     steps_per_epoch: int = 0
     """0 = one pass over the training data per epoch; else a fixed number of steps."""
@@ -94,6 +97,8 @@ class TrainConfig:
             raise ConfigError("device must be auto, cpu or cuda")
         if self.loss not in ("hinge", "infonce"):
             raise ConfigError(f"loss must be hinge or infonce, not {self.loss!r}")
+        if self.pieces_per_batch < 0 or self.pieces_per_batch > self.batch_size:
+            raise ConfigError("pieces_per_batch must be between 0 (uniform batches) and batch_size")
         if self.temperature <= 0:
             raise ConfigError("temperature must be positive")
 

@@ -114,6 +114,12 @@ class _Task:
     def train_indices(self) -> np.ndarray:
         raise NotImplementedError
 
+    def epoch_order(self, rng: np.random.Generator, need: int) -> np.ndarray:
+        """The training indices of one epoch, batch after batch: uniform shuffles by default."""
+        train_idx = self.train_indices()
+        reps = math.ceil(need / len(train_idx))
+        return np.concatenate([rng.permutation(train_idx) for _ in range(reps)])[:need]
+
     def calibration_forward(self, idx: np.ndarray, device: torch.device) -> None:
         """Forward clean (un-augmented) training inputs, used to re-estimate BatchNorm statistics."""
         raise NotImplementedError
@@ -182,6 +188,36 @@ class SnippetTask(_Task):
 
     def train_indices(self) -> np.ndarray:
         return self.train_idx
+
+    def epoch_order(self, rng: np.random.Generator, need: int) -> np.ndarray:
+        """Uniform shuffles, or with ``pieces_per_batch`` batches of a few pieces each.
+
+        Why: drawn uniformly, a batch of 100 from 200+ pieces almost never holds two snippets of
+        the same piece, so the in-batch negatives teach which piece (key, texture) and not which
+        bar -- yet retrieval and following must tell the bars of one piece apart.
+        """
+        k = self.cfg.pieces_per_batch
+        if k <= 0:
+            return super().epoch_order(rng, need)
+        bs = self.cfg.batch_size
+        pieces = self.pairs.piece[self.train_idx]
+        ids, counts = np.unique(pieces, return_counts=True)
+        members = {int(p): self.train_idx[pieces == p] for p in ids}
+        k = min(k, len(ids))
+        batches = []
+        for _ in range(math.ceil(need / bs)):
+            chosen = rng.choice(ids, size=k, replace=False, p=counts / counts.sum())
+            per = [bs // k + (1 if i < bs % k else 0) for i in range(k)]
+            parts = []
+            for pid, n in zip(chosen, per):
+                pool = members[int(pid)]
+                parts.append(rng.choice(pool, size=min(n, len(pool)), replace=False))
+            batch = np.concatenate(parts)
+            if len(batch) < bs:  # pieces with fewer pairs than their share: fill uniformly
+                rest = np.setdiff1d(self.train_idx, batch)
+                batch = np.concatenate([batch, rng.choice(rest, size=bs - len(batch), replace=False)])
+            batches.append(batch)
+        return np.concatenate(batches)[:need]
 
     def inputs(self, idx: np.ndarray, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         idx = np.sort(idx)
@@ -489,9 +525,7 @@ def train(
         while st["epoch"] < cfg.epochs and not st["finished"]:
             epoch = st["epoch"]
             rng = _rng_state_for(cfg, epoch)
-            need = per_epoch * cfg.batch_size
-            reps = math.ceil(need / len(train_idx))
-            order = np.concatenate([rng.permutation(train_idx) for _ in range(reps)])[:need]
+            order = task.epoch_order(rng, per_epoch * cfg.batch_size)
             model.train()
             t_epoch = time.perf_counter()
             seen_epoch = 0

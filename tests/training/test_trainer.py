@@ -110,6 +110,27 @@ def test_info_nce_and_height_pooling_learn_the_hidden_label(tmp_path):
     assert read_checkpoint(res.best_path)["arch"]["sheet"]["pool"] == "height"
 
 
+def test_piece_grouped_batches_hold_few_pieces_and_still_learn(tmp_path):
+    from companion.training.trainer import SnippetTask, build_task
+
+    cfg = tiny(tmp_path, pieces_per_batch=3, batch_size=30, epochs=3,
+               arch={k: {**v, "width": 8} for k, v in TINY.items()})
+    task = build_task(cfg)
+    assert isinstance(task, SnippetTask)
+    order = task.epoch_order(np.random.default_rng(0), 4 * 30)
+    assert len(order) == 120 and np.isin(order, task.train_idx).all()
+    for b in order.reshape(4, 30):
+        assert len(set(b.tolist())) == 30  # no pair twice in a batch
+        _, counts = np.unique(task.pairs.piece[b], return_counts=True)
+        assert sorted(counts.tolist()) == [10, 10, 10]
+    uniform = build_task(tiny(tmp_path, batch_size=30)).epoch_order(np.random.default_rng(0), 120)
+    assert max(len(np.unique(task.pairs.piece[b])) for b in uniform.reshape(4, 30)) > 3
+    res = train(cfg, resume=False)
+    assert res.best_score > 0.15
+    with pytest.raises(ConfigError, match="pieces_per_batch"):
+        TrainConfig.from_dict({"mode": "snippet", "data": "x", "batch_size": 8, "pieces_per_batch": 9})
+
+
 def test_cli_train_and_eval_on_tiny_config(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # relative paths in a config are relative to the current folder
     synthetic_pairs(n_pieces=6, per_piece=20).save(tmp_path / "pairs")
