@@ -70,5 +70,8 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
             m = result["real_scans"]["metrics"]
             print(f"real scans piece id R@1 {m['R@1']:.3f} R@5 {m['R@5']:.3f} MRR {m['MRR']:.3f} "
                   f"(queries={m['n']}, works={result['real_scans']['works']})")
+            if "alignment" in result["real_scans"]:
+                m = result["real_scans"]["alignment"]["metrics"]
+                print(f"real scans piece id, aligned R@1 {m['R@1']:.3f} R@5 {m['R@5']:.3f} MRR {m['MRR']:.3f}")
         print(f"wrote {Path(args.out) / 'eval.json'}")
     return 0

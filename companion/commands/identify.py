@@ -29,8 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--start", type=float, default=0.0, metavar="S", help="start this many seconds into the recording")
     p.add_argument("--duration", type=float, metavar="D", help="use only this many seconds")
-    p.add_argument("--method", choices=("full", "votes", "passages"), default="full",
-                   help="full engine (default), (a) snippet votes only, or (b) passage matching only")
+    p.add_argument("--method", choices=("full", "align", "votes", "passages"), default=None,
+                   help="default: the method fitted for the installed model (models/engine.json); "
+                        "full = HMM over systems, align = online alignment over snippets, "
+                        "votes = (a) snippet votes only, passages = (b) passage matching only")
     p.set_defaults(func=run)
 
 

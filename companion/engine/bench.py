@@ -54,7 +54,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from companion.config import Config
-from companion.engine.engine import Calibration, Engine, EngineParams
+from companion.engine.engine import AlignDecision, Calibration, Engine, EngineParams
 from companion.engine.evidence import HopEvidence
 from companion.engine.follower import FollowerParams
 from companion.engine.layout import ArrayLibrary, DocumentInfo
@@ -149,7 +149,7 @@ def measure_compute(cfg: Config, n_pages: int, hops: int, seed: int = 0) -> dict
         out: dict[str, Any] = {"pages": n_pages, "systems": library.layout.n_systems,
                                "snippet_vectors": library._snippets.size, "weights": weights,
                                "library_build_s": round(build_s, 2), "threads": 1}
-        for method in ("votes", "full"):
+        for method in ("votes", "full", "align"):
             engine = Engine(library, encoder, EngineParams(method=method))
             engine.push(spec[:200], 0.0)  # warm up, fill the history
             wall, cpu = [], []
@@ -427,6 +427,8 @@ class MethodStats:
 def document_scores(engine: Engine) -> np.ndarray:
     if engine.params.method == "full":
         return engine.follower.document_probabilities()
+    if engine.params.method == "align":
+        return engine.align_probabilities()
     return engine._acc.copy()
 
 
@@ -482,10 +484,53 @@ def build_engines(library, encoder, base: EngineParams) -> dict[str, Engine]:
     from companion.engine.evidence import has_passage_encoder, library_has_passages
 
     engines = {"votes": Engine(library, encoder, replace(base, method="votes")),
-               "full": Engine(library, encoder, replace(base, method="full"))}
+               "full": Engine(library, encoder, replace(base, method="full")),
+               "align": Engine(library, encoder, replace(base, method="align"))}
     if has_passage_encoder(encoder) and library_has_passages(library):
         engines["passages"] = Engine(library, encoder, replace(base, method="passages"))
     return engines
+
+
+def objective(st: MethodStats) -> tuple[float, dict[str, Any]]:
+    """R@1 at 10 s + system accuracy + speed of identification - 3 x false identifications."""
+    summ = st.summary()
+    tti = np.asarray(st.tti)
+    speed = float(np.mean(np.exp(-np.minimum(tti, 60) / 10.0))) if len(tti) else 0.0
+    score = summ.get("10s", {}).get("R@1", 0.0) + (summ["system_right_after_id"] or 0) + speed \
+        - 3 * (summ["false_identification"] or 0)
+    return score, summ
+
+
+def fit_align(library, encoder, base: EngineParams, queries: Sequence[Query], obs) -> tuple[float, EngineParams, dict]:
+    """Grid search of the alignment method: path recursion, then temperature / unknown level / threshold."""
+    best: tuple[float, EngineParams, dict] | None = None
+    for decay in (0.93, 0.97):
+        for jump in (6.0, 12.0):
+            p0 = replace(base, method="align", align=replace(base.align, decay=decay, jump_penalty=jump),
+                         align_decision=AlignDecision(unknown=1e9))
+            probe = Engine(library, encoder, p0)
+            stranger, music = [], []
+            for q, ob in zip(queries, obs):
+                probe.forget()
+                for t, o in ob:
+                    probe.decide(t, o)
+                    if isinstance(o, HopEvidence) and probe.aligner is not None and probe.aligner.D is not None:
+                        (stranger if q.doc_index is None else music).append(float(probe.aligner.document_scores().max()))
+            ref = np.asarray(stranger or music)
+            if len(ref) == 0:
+                raise CompanionError("the fitting pieces gave no evidence (silent audio?)")
+            us = sorted(set(np.round(np.quantile(ref, [0.75, 0.9, 0.97, 0.995]), 3)))
+            spread = max(float(np.std(music)) if music else 1.0, 1e-3)
+            for T in (0.1 * spread, 0.3 * spread, spread):
+                for u in us:
+                    for thr in (0.5, 0.7):
+                        p = replace(p0, align_decision=AlignDecision(temperature=round(float(T), 4), unknown=float(u),
+                                                                     identify_threshold=thr))
+                        score, summ = objective(evaluate({"align": Engine(library, encoder, p)}, queries, obs)["align"])
+                        if best is None or score > best[0]:
+                            best = (score, p, {"objective": round(score, 4), "align": summ})
+    assert best is not None
+    return best
 
 
 def fit_params(library, encoder, pieces: Sequence[PieceAudio], seed: int) -> tuple[EngineParams, dict]:
@@ -527,6 +572,8 @@ def fit_params(library, encoder, pieces: Sequence[PieceAudio], seed: int) -> tup
                     if best is None or score > best[0]:
                         best = (score, p, {"objective": round(score, 4), "full": summ})
     assert best is not None
+    # method (c) as an online alignment over snippets, fitted on the same queries and criteria
+    align_score, align_params, align_notes = fit_align(library, encoder, best[1], queries, obs)
     # the baseline's threshold is fitted on the same criteria, so the comparison is fair
     best_vt: tuple[float, float, dict] | None = None
     for vt in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6):
@@ -552,7 +599,25 @@ def fit_params(library, encoder, pieces: Sequence[PieceAudio], seed: int) -> tup
     # keep the decision where it was: the threshold moves with the calibration
     thr = float(cal(np.array([params.identify_threshold]))[0])
     rel = float(cal(np.array([params.release_threshold]))[0])
-    return replace(params, calibration=cal, identify_threshold=round(thr, 4), release_threshold=round(rel, 4)), notes
+    params = replace(params, calibration=cal, identify_threshold=round(thr, 4), release_threshold=round(rel, 4))
+    # the same for the alignment method's own confidence
+    dec = align_params.align_decision
+    engine = Engine(library, encoder, replace(align_params, align_decision=replace(dec, calibration=Calibration())))
+    raw, right = collect_confidences(engine, queries, obs)
+    acal = fit_platt(raw, right)
+    notes["align_calibration"] = {"a": round(acal.a, 4), "b": round(acal.b, 4), "pairs": len(raw),
+                                  "ece_before": round(expected_calibration_error(raw, right), 4),
+                                  "ece_after": round(expected_calibration_error(acal(raw), right), 4)}
+    dec = replace(dec, calibration=acal,
+                  identify_threshold=round(float(acal(np.array([dec.identify_threshold]))[0]), 4),
+                  release_threshold=round(float(acal(np.array([dec.release_threshold]))[0]), 4))
+    params = replace(params, align=align_params.align, align_decision=dec)
+    # the method the app uses by default: the better of the two temporal models on this objective
+    notes["align_objective"] = round(align_score, 4)
+    if align_score > best[0]:
+        params = replace(params, method="align")
+    notes["method"] = params.method
+    return params, notes
 
 
 def collect_confidences(engine: Engine, queries: Sequence[Query], observations) -> tuple[np.ndarray, np.ndarray]:

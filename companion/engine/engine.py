@@ -18,6 +18,12 @@ Three methods, selectable so each can be measured on its own:
   of all pieces (:class:`~companion.engine.follower.SystemFollower`), which
   moves forward, allows repeats, jumps and a change of piece, and falls back
   to "unknown" on silence or unfamiliar music.
+* ``"align"`` -- (c) as an online DTW: each hop's audio embedding is scored
+  against *every* snippet and paths through each score's snippets, in reading
+  order, accumulate the evidence (:class:`~companion.engine.align.SnippetAligner`:
+  moves forward, allows repeats and jumps at a price, forgets old evidence so a
+  change of piece is picked up); the piece confidence is a softmax over the
+  documents' path scores and an "unknown" score.
 
 Nothing here imports Qt; the engine runs on the capture worker thread or in a
 command-line job.
@@ -32,6 +38,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from companion.engine.align import AlignParams, SnippetAligner
 from companion.engine.evidence import (
     AudioEncoder,
     HopEvidence,
@@ -48,7 +55,7 @@ from companion.errors import CompanionError
 
 log = logging.getLogger(__name__)
 
-METHODS = ("votes", "passages", "full")
+METHODS = ("votes", "passages", "full", "align")
 EXCERPT_FRAMES = 42
 """Audio excerpt length of the snippet encoder (2.1 s at 20 fps)."""
 N_BANDS = 92
@@ -77,6 +84,26 @@ class Calibration:
         q = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
         z = self.a * np.log(q / (1 - q)) + self.b
         return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
+
+
+@dataclass(frozen=True)
+class AlignDecision:
+    """Method "align": path scores -> piece confidence -> identified or not (its own calibration)."""
+
+    temperature: float = 3.0
+    """Softmax temperature over path scores (their units: standardised cosines summed along a path)."""
+    unknown: float = 30.0
+    """The path score the "not in the library / not sure" state stands for."""
+    identify_threshold: float = 0.5
+    release_threshold: float = 0.3
+    calibration: Calibration = field(default_factory=Calibration)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "AlignDecision":
+        data = dict(data)
+        cal = Calibration(**data.pop("calibration", {}))
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(calibration=cal, **{k: v for k, v in data.items() if k in known})
 
 
 @dataclass(frozen=True)
@@ -115,6 +142,10 @@ class EngineParams:
     follower: FollowerParams = field(default_factory=lambda: FollowerParams(temperature=0.1, unknown_score=0.85))
     """Scores are in cosine units here; ``companion bench identify --fit`` refits these per model."""
     calibration: Calibration = field(default_factory=Calibration)
+    align: AlignParams = field(default_factory=AlignParams)
+    """Method "align": the path recursion (decay, steps per hop, jump price)."""
+    align_decision: "AlignDecision" = field(default_factory=lambda: AlignDecision())
+    """Method "align": how path scores become confidences and decisions (fitted per model)."""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -132,8 +163,11 @@ class EngineParams:
         data = dict(data)
         follower = FollowerParams(**data.pop("follower", {}))
         calibration = Calibration(**data.pop("calibration", {}))
+        align = AlignParams(**data.pop("align", {}))
+        decision = AlignDecision.from_dict(data.pop("align_decision", {}))
         known = {f for f in cls.__dataclass_fields__}
-        return cls(follower=follower, calibration=calibration, **{k: v for k, v in data.items() if k in known})
+        return cls(follower=follower, calibration=calibration, align=align, align_decision=decision,
+                   **{k: v for k, v in data.items() if k in known})
 
 
 class Engine:
@@ -167,11 +201,21 @@ class Engine:
                              and library_has_passages(self.library))
         if self.params.method == "passages" and not self.use_passages:
             raise EngineError("passage matching needs a passage model and a library indexed with it")
-        self.use_votes = self.params.method in ("votes", "full")
+        self.use_votes = self.params.method in ("votes", "full", "align")
         self.follower = SystemFollower(self.layout.doc_sizes, self.params.follower)
+        self.aligner = self._build_aligner() if self.params.method == "align" else None
         # chance share of votes per document: its share of systems
         sizes = self.layout.doc_sizes.astype(np.float64)
         self._doc_prior = sizes / max(1.0, sizes.sum())
+
+    def _build_aligner(self) -> SnippetAligner:
+        table = getattr(self.library, "snippet_table", None)
+        if not callable(table):
+            raise EngineError("the alignment method needs a library that lists all its snippets")
+        vecs, rows = table()
+        flat = self.library.flat_system_index(rows[None, :, :])[0] if len(rows) else np.zeros(0, np.int64)
+        return SnippetAligner(vecs, flat, rows[:, 3] if len(rows) else np.zeros(0), self.layout.doc_of,
+                              len(self.layout.documents), self.params.align)
 
     def reset(self) -> None:
         """Forget the performance (a new recording or stream starts)."""
@@ -188,6 +232,8 @@ class Engine:
         self._last_flat = -1
         self._hold = 0
         self.hops = 0
+        if self.aligner is not None:
+            self.aligner.reset()
 
     @property
     def n_systems(self) -> int:
@@ -236,6 +282,8 @@ class Engine:
         self._acc[:] = 0
         self._acc_hops = 0
         self._last_flat = -1
+        if self.aligner is not None:
+            self.aligner.reset()
         self.follower.update(np.zeros(self.n_systems), active=False)
         return EngineUpdate(t=t, status=Status.SILENT, unknown=self.follower.unknown_probability)
 
@@ -272,6 +320,7 @@ class Engine:
         doc_v = np.zeros(len(layout.documents))
         sim = None
         n = 0
+        emb = None
         if self.use_votes:
             ex = self._excerpts()
             if len(ex) == 0:
@@ -289,7 +338,7 @@ class Engine:
                 spec = self._buf[-have:]
                 emb_p = self._passages.embed(spec, self._frames_seen)
                 passage, top = passage_evidence(self.library, layout, emb_p, p.k_passages)
-        return HopEvidence(sys_v, doc_v, sim, passage, top, n)
+        return HopEvidence(sys_v, doc_v, sim, passage, top, n, embeddings=emb)
 
     def system_scores(self, ev: HopEvidence) -> np.ndarray:
         """The follower's per-system score: a weighted sum of the kinds of evidence.
@@ -338,12 +387,17 @@ class Engine:
             return EngineUpdate(t=t, status=obs, unknown=self.follower.unknown_probability)
         if self.params.method == "full":
             return self._hop_full(t, obs)
+        if self.params.method == "align":
+            return self._hop_align(t, obs)
         return self._hop_votes(t, obs)
 
     def jump_to(self, doc_index: int, system: int) -> None:
         """The user says the performance is at this system (reading order): follow from there."""
         self.follower.jump_to(doc_index, system)
         self._last_flat = self.layout.flat(doc_index, system)
+        if self.aligner is not None:
+            dec = self.params.align_decision
+            self.aligner.focus(self._last_flat, bonus=abs(dec.unknown) + 10 * dec.temperature)
         # the audio window still holds what was played before the click: trust the user until
         # the window has moved past it (then the evidence decides again)
         window = max(EXCERPT_FRAMES, self.params.passage_frames if self.use_passages else 0)
@@ -352,6 +406,8 @@ class Engine:
     def forget(self) -> None:
         """Reset the beliefs but keep the audio buffer (replaying evidence)."""
         self.follower.reset()
+        if self.aligner is not None:
+            self.aligner.reset()
         self._hold = 0
         self._acc = np.zeros(len(self.layout.documents))
         self._acc_hops = 0
@@ -393,6 +449,41 @@ class Engine:
         self._last_flat = flat
         pos = self._position(flat, float(post.max() / max(post.sum(), 1e-12)))
         return EngineUpdate(t, Status.IDENTIFIED, self._pieces(conf), pos, float(1 - conf[best]))
+
+    def align_probabilities(self) -> np.ndarray:
+        """Method "align": softmax over the documents' path scores and the unknown score (documents only)."""
+        a = self.aligner
+        scores = a.document_scores() if a is not None else np.full(len(self.layout.documents), -np.inf)
+        dec = self.params.align_decision
+        z = np.r_[scores, dec.unknown] / dec.temperature
+        z = np.exp(z - np.max(z))
+        return (z / z.sum())[:-1]
+
+    def _hop_align(self, t: float, ev: HopEvidence) -> EngineUpdate:
+        a = self.aligner
+        assert a is not None
+        if ev.embeddings is not None and len(ev.embeddings):
+            if self._hold > 0:  # after a user jump: the window still holds the audio from before the click
+                self._hold -= 1
+            else:
+                a.update(ev.embeddings)
+        dec = self.params.align_decision
+        raw = self.align_probabilities()
+        conf = dec.calibration(raw) * (raw > 0)
+        unknown = float(1.0 - raw.sum())
+        best = int(np.argmax(raw)) if len(raw) else -1
+        threshold = dec.identify_threshold
+        if best >= 0 and self._last_flat >= 0 and self.layout.doc_of[self._last_flat] == best:
+            threshold = min(threshold, dec.release_threshold)
+        if best < 0 or conf[best] < threshold:
+            self._last_flat = -1
+            return EngineUpdate(t, Status.UNSURE, self._pieces(conf), None, float(max(unknown, 1 - conf.max(initial=0))))
+        flat = a.best_system(best)
+        if flat < 0:
+            flat = int(self.layout.doc_start[best])
+        self._last_flat = flat
+        return EngineUpdate(t, Status.IDENTIFIED, self._pieces(conf), self._position(flat, float(conf[best])),
+                            float(1 - conf[best]))
 
     def _hop_votes(self, t: float, ev: HopEvidence) -> EngineUpdate:
         """Methods (a) and (b): accumulate per-piece votes, no temporal model."""

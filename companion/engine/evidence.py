@@ -67,6 +67,8 @@ class HopEvidence:
     top_passage: int = -1
     """Flat index of the best passage match (-1 when there is none)."""
     n_votes: int = 0
+    embeddings: np.ndarray | None = None
+    """This hop's audio excerpt embeddings (the alignment method scores them against every snippet)."""
     extra: dict = field(default_factory=dict)
 
 

@@ -169,6 +169,10 @@ class ArrayLibrary:
     def search_passages(self, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         return self._search(self._passages, queries, k)
 
+    def snippet_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """All snippet embeddings and their hit rows (document, page, system, x)."""
+        return self._snippets.vectors(), self._snippets.ids[:, :4].copy()
+
     def flat_system_index(self, hits: np.ndarray) -> np.ndarray:
         out = np.full(hits.shape[:-1], -1, dtype=np.int64)
         for d, doc in enumerate(self.layout.documents):

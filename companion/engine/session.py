@@ -19,8 +19,11 @@ log = logging.getLogger(__name__)
 PARAMS_FILE = "engine.json"
 
 
-def load_params(models_dir: Path, model_version: str, method: str = "full") -> EngineParams:
-    """Fitted parameters for this model version, else the defaults (with a log line saying so)."""
+def load_params(models_dir: Path, model_version: str, method: str | None = None) -> EngineParams:
+    """Fitted parameters for this model version, else the defaults (with a log line saying so).
+
+    ``method`` None keeps the method stored with them (the fit picks the best one measured).
+    """
     path = Path(models_dir) / PARAMS_FILE
     params: EngineParams | None = None
     if path.is_file():
@@ -34,7 +37,7 @@ def load_params(models_dir: Path, model_version: str, method: str = "full") -> E
         except (OSError, ValueError, TypeError) as exc:
             log.warning("engine parameters %s ignored: %s", path, exc)
     params = params or EngineParams()
-    if params.method != method:
+    if method is not None and params.method != method:
         from dataclasses import replace
 
         params = replace(params, method=method)
@@ -75,7 +78,7 @@ def open_library(library_dir: Path):
                           "run 'companion index' to create it") from exc
 
 
-def open_engine(cfg: Config, library_dir: Path, method: str = "full", threads: int | None = 1) -> Engine:
+def open_engine(cfg: Config, library_dir: Path, method: str | None = None, threads: int | None = 1) -> Engine:
     """Library + shipped encoder + fitted parameters -> a ready engine."""
     from companion.models.embedder import Embedder
 

@@ -128,8 +128,9 @@ def evaluate(
 
         sc = evaluate_scans(es, ea, scans_dir, scan_queries, query_seconds, top=top, seed=seed,
                             systems=scan_systems)
-        result["real_scans"] = {k: v for k, v in sc.items() if k != "ranks"}
+        result["real_scans"] = {k: v for k, v in sc.items() if k not in ("ranks", "alignment_ranks")}
         plots["real scans piece id"] = sc["ranks"]
+        plots["real scans piece id, aligned"] = sc["alignment_ranks"]
     result["wall_s"] = round(time.perf_counter() - t0, 1)
     if out_dir is not None:
         out_dir = Path(out_dir)

@@ -6,7 +6,9 @@ the sheets module's detector, cut into 160-px strips and 200-px snippets (hop
 of the same works (``render_pairs --part test`` writes the whole-piece
 spectrograms); every 30-s query is cut into 42-frame excerpts (hop 10 frames),
 each excerpt's 25 nearest library snippets vote for their work, and the work
-with most votes is the answer.
+with most votes is the answer. Reported beside it: the same excerpts aligned in
+order with each work's snippets (:func:`align_ranks`, the engine's "align"
+method run over the whole query), which uses the order of the music.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 
 from companion.errors import CompanionError
 from companion.evaluation.metrics import retrieval_metrics
+from companion.engine.align import AlignParams, SnippetAligner
 from companion.evaluation.retrieval import vote_ranks
 from companion.models.encoders import AUDIO_SHAPE, SHEET_SHAPE
 from companion.training.scans import snippets_from_scan
@@ -136,6 +139,7 @@ def evaluate_scans(
             q_true.append(works.index(work))
             q_names.append(p.stem)
     ranks = vote_ranks(q_emb, q_true, z_lib, lib_work, len(works), top)
+    a_ranks = align_ranks(q_emb, q_true, z_lib, lib_work, len(works))
     per_work: dict[str, list[int]] = {}
     for name, r in zip(q_names, ranks):
         per_work.setdefault(piece_work[name], []).append(int(r))
@@ -148,6 +152,32 @@ def evaluate_scans(
         "query_seconds": seconds,
         "top": top,
         "metrics": retrieval_metrics(ranks),
+        "alignment": {"method": "online snippet alignment (companion.engine.align), whole query, no decay",
+                      "metrics": retrieval_metrics(a_ranks)},
         "per_work_R@1": {w: float(np.mean(np.asarray(r) == 1)) for w, r in per_work.items()},
         "ranks": ranks.tolist(),
+        "alignment_ranks": a_ranks.tolist(),
     }
+
+
+ALIGN_EVAL = AlignParams(decay=1.0, max_step=3, jump_penalty=1e9)
+"""A 30-s query is one stretch of music: its path through the score, from its first excerpt on."""
+
+
+def align_ranks(query_emb: list[np.ndarray], query_piece: list[int], library_emb: np.ndarray,
+                library_piece: np.ndarray, n_pieces: int, params: AlignParams = ALIGN_EVAL) -> np.ndarray:
+    """Piece rank per query from the best path of its excerpts (in order) through each piece's snippets.
+
+    The library's snippets must be in reading order within each piece (as :func:`scan_library` gives them).
+    """
+    n = len(library_emb)
+    aligner = SnippetAligner(library_emb, np.arange(n), np.zeros(n), np.asarray(library_piece)[np.arange(n)],
+                             n_pieces, params)
+    ranks = []
+    for z, true in zip(query_emb, query_piece):
+        aligner.reset()
+        for e in z:
+            aligner.update(e[None, :])
+        scores = aligner.document_scores()
+        ranks.append(int((scores >= scores[true]).sum()))
+    return np.asarray(ranks)

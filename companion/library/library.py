@@ -158,6 +158,11 @@ class Library:
         self.refresh()
         return self._search(self._snapshot.snippets, queries, k)
 
+    def snippet_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """All snippet embeddings of the current snapshot and their hit rows (``N x 4``, HIT_COLUMNS)."""
+        snippets = self._snapshot.snippets
+        return snippets.vectors(), snippets.ids[:, :4].copy()
+
     def search_passages(self, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Nearest systems by passage embedding: scores ``N x k``, hits ``N x k x 4`` (x = 0)."""
         self.refresh()

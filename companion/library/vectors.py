@@ -82,6 +82,15 @@ class VectorIndex:
         scores[pos < 0] = -np.inf
         return scores, pos
 
+    def vectors(self) -> np.ndarray:
+        """Every stored (normalised) vector, row i = id row i: for dense scoring against all of them."""
+        if self.size == 0:
+            return np.zeros((0, max(1, self.dim)), np.float32)
+        index = self.index
+        if isinstance(index, faiss.IndexIVF):
+            index.make_direct_map()  # IVF lists do not keep insertion order without it
+        return np.asarray(index.reconstruct_n(0, self.size), np.float32)
+
 
 TRAIN_PER_LIST = 40
 """k-means training points per cell (faiss wants >= 39)."""

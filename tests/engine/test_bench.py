@@ -31,7 +31,7 @@ def test_benchmark_scores_methods_side_by_side() -> None:
     rep = next(q for q in queries if q.kind == "repeat")
     assert (np.diff(rep.truth) < 0).any()  # the performance jumps back
     engines = build_engines(lib, enc, EngineParams())
-    assert set(engines) == {"votes", "passages", "full"}
+    assert set(engines) == {"votes", "passages", "full", "align"}
     observer = Engine(lib, enc)
     obs = [observer.observe_all(q.spec) for q in queries]
     stats = evaluate(engines, queries, obs)
@@ -42,6 +42,10 @@ def test_benchmark_scores_methods_side_by_side() -> None:
     assert full["false_identification"] == 0.0 and full["strangers"] == 1
     assert full["system_right_after_id"] >= 0.6
     assert full["time_to_identify"]["median_s"] <= 8.0
+    align = stats["align"].summary()
+    assert align["30s"]["R@1"] == 1.0 and align["false_identification"] == 0.0
+    assert align["system_right_after_id"] >= 0.6
+    assert align["time_to_identify"]["median_s"] <= 12.0
 
 
 def test_platt_calibration_fixes_overconfidence() -> None:
