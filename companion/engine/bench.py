@@ -25,8 +25,11 @@ timings, rendered with a held-out soundfont and expressive timing):
   query counts as false when any hop reports a piece as identified);
 
 for the baseline (a) snippet votes, (b) passage matching when a passage model
-is installed, and the full engine, from the same embeddings of the same
-queries (evidence is computed once and replayed through each method).
+is installed, the full engine (HMM over systems) and the online alignment over
+snippets ("align"), from the same embeddings of the same queries (evidence is
+computed once and replayed through each method). ``--fit`` fits the HMM and
+the alignment on the fit pieces and stores the better of the two as the
+default method.
 
 Manifest (``--queries FILE``, JSON)::
 
@@ -614,6 +617,7 @@ def fit_params(library, encoder, pieces: Sequence[PieceAudio], seed: int) -> tup
     params = replace(params, align=align_params.align, align_decision=dec)
     # the method the app uses by default: the better of the two temporal models on this objective
     notes["align_objective"] = round(align_score, 4)
+    notes["align"] = align_notes["align"]
     if align_score > best[0]:
         params = replace(params, method="align")
     notes["method"] = params.method
