@@ -351,14 +351,16 @@ def truth_frames(piece: PieceAudio, n: int, fps: float = 20.0) -> np.ndarray:
     return out[:n]
 
 
-def make_queries(pieces: Sequence[PieceAudio], per_piece: int, seed: int, fps: float = 20.0) -> list[Query]:
-    """Random-start excerpts of every length, long streams with a repeat, and strangers."""
+def make_queries(pieces: Sequence[PieceAudio], per_piece: int, seed: int, fps: float = 20.0,
+                 strangers_per_piece: int | None = None) -> list[Query]:
+    """Random-start excerpts of every length, long streams with a repeat, and strangers
+    (``strangers_per_piece`` 30-s windows of each piece not in the library; default ``per_piece``)."""
     rng = np.random.default_rng(seed)
     out: list[Query] = []
     for i, p in enumerate(pieces):
         truth = truth_frames(p, len(p.spec), fps)
         if p.doc_index is None:
-            for _ in range(per_piece):
+            for _ in range(per_piece if strangers_per_piece is None else strangers_per_piece):
                 L = int(30 * fps)
                 s = int(rng.integers(0, max(1, len(p.spec) - L)))
                 out.append(Query(i, None, p.spec[s : s + L], None, "stranger", 30.0))
@@ -505,30 +507,45 @@ def objective(st: MethodStats) -> tuple[float, dict[str, Any]]:
 
 
 def fit_align(library, encoder, base: EngineParams, queries: Sequence[Query], obs) -> tuple[float, EngineParams, dict]:
-    """Grid search of the alignment method: path recursion, then temperature / unknown level / threshold."""
+    """Grid search of the alignment method: path recursion, then temperature / unknown level / margin / threshold.
+
+    The "not sure" score is searched two ways: an absolute path score (quantiles
+    of the best path scores on audio not in the library) and, optionally, a
+    margin over the runner-up document (quantiles of how far the best document
+    leads on that audio); the objective picks.
+    """
     best: tuple[float, EngineParams, dict] | None = None
     for decay in (0.93, 0.97):
         for jump in (6.0, 12.0):
             p0 = replace(base, method="align", align=replace(base.align, decay=decay, jump_penalty=jump),
                          align_decision=AlignDecision(unknown=1e9))
             probe = Engine(library, encoder, p0)
-            stranger, music = [], []
+            stranger, music, lead = [], [], []
             for q, ob in zip(queries, obs):
                 probe.forget()
                 for t, o in ob:
                     probe.decide(t, o)
                     if isinstance(o, HopEvidence) and probe.aligner is not None and probe.aligner.D is not None:
-                        (stranger if q.doc_index is None else music).append(float(probe.aligner.document_scores().max()))
+                        s = probe.aligner.document_scores()
+                        s = np.sort(s[np.isfinite(s)])
+                        (stranger if q.doc_index is None else music).append(float(s[-1]))
+                        if q.doc_index is None and len(s) >= 2:
+                            lead.append(float(s[-1] - s[-2]))
             ref = np.asarray(stranger or music)
             if len(ref) == 0:
                 raise CompanionError("the fitting pieces gave no evidence (silent audio?)")
             us = sorted(set(np.round(np.quantile(ref, [0.75, 0.9, 0.97, 0.995]), 3)))
+            levels: list[tuple[float, float | None]] = [(float(u), None) for u in us]
+            if lead:
+                low = float(np.round(np.quantile(music, 0.25), 3))  # the margin decides, the level barely
+                for m in sorted(set(np.round(np.quantile(lead, [0.9, 0.97, 0.995, 1.0]), 3))):
+                    levels += [(low, float(m)), (float(us[0]), float(m))]
             spread = max(float(np.std(music)) if music else 1.0, 1e-3)
             for T in (0.1 * spread, 0.3 * spread, spread):
-                for u in us:
+                for u, m in levels:
                     for thr in (0.5, 0.7):
-                        p = replace(p0, align_decision=AlignDecision(temperature=round(float(T), 4), unknown=float(u),
-                                                                     identify_threshold=thr))
+                        p = replace(p0, align_decision=AlignDecision(temperature=round(float(T), 4), unknown=u,
+                                                                     margin=m, identify_threshold=thr))
                         score, summ = objective(evaluate({"align": Engine(library, encoder, p)}, queries, obs)["align"])
                         if best is None or score > best[0]:
                             best = (score, p, {"objective": round(score, 4), "align": summ})
@@ -543,7 +560,8 @@ def fit_params(library, encoder, pieces: Sequence[PieceAudio], seed: int) -> tup
     accuracy, speed of identification -- with false identifications weighed
     heavily (a wrong piece on the stand is worse than a late right one).
     """
-    queries = make_queries(pieces, 2, seed + 1000)
+    # a false identification is a tail event: many windows of the strangers to estimate it from
+    queries = make_queries(pieces, 2, seed + 1000, strangers_per_piece=8)
     base = EngineParams()
     observer = Engine(library, encoder, base)
     obs = [observer.observe_all(q.spec) for q in queries]

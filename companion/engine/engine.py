@@ -94,6 +94,14 @@ class AlignDecision:
     """Softmax temperature over path scores (their units: standardised cosines summed along a path)."""
     unknown: float = 30.0
     """The path score the "not in the library / not sure" state stands for."""
+    margin: float | None = None
+    """When set, "not sure" also stands for the runner-up document's path score plus this margin.
+
+    Why: audio of a piece that is in no score still traces some path, and over a
+    minute its best path score reaches the level of a right one (benchmark
+    strangers: up to ~70, the demo's right piece ~65); what it rarely does is
+    *lead every other document* by much. With a margin the top piece is named
+    when it stands out from the rest, at whatever absolute level."""
     identify_threshold: float = 0.5
     release_threshold: float = 0.3
     calibration: Calibration = field(default_factory=Calibration)
@@ -397,7 +405,8 @@ class Engine:
         self._last_flat = self.layout.flat(doc_index, system)
         if self.aligner is not None:
             dec = self.params.align_decision
-            self.aligner.focus(self._last_flat, bonus=abs(dec.unknown) + 10 * dec.temperature)
+            self.aligner.focus(self._last_flat,
+                               bonus=abs(dec.unknown) + abs(dec.margin or 0.0) + 10 * dec.temperature)
         # the audio window still holds what was played before the click: trust the user until
         # the window has moved past it (then the evidence decides again)
         window = max(EXCERPT_FRAMES, self.params.passage_frames if self.use_passages else 0)
@@ -450,12 +459,20 @@ class Engine:
         pos = self._position(flat, float(post.max() / max(post.sum(), 1e-12)))
         return EngineUpdate(t, Status.IDENTIFIED, self._pieces(conf), pos, float(1 - conf[best]))
 
+    def unknown_score(self, scores: np.ndarray) -> float:
+        """Method "align": the path score "not in the library / not sure" stands for at this hop."""
+        dec = self.params.align_decision
+        finite = scores[np.isfinite(scores)]
+        if dec.margin is None or len(finite) < 2:
+            return float(dec.unknown)
+        return max(float(dec.unknown), float(np.partition(finite, -2)[-2]) + float(dec.margin))
+
     def align_probabilities(self) -> np.ndarray:
         """Method "align": softmax over the documents' path scores and the unknown score (documents only)."""
         a = self.aligner
         scores = a.document_scores() if a is not None else np.full(len(self.layout.documents), -np.inf)
         dec = self.params.align_decision
-        z = np.r_[scores, dec.unknown] / dec.temperature
+        z = np.r_[scores, self.unknown_score(scores)] / dec.temperature
         z = np.exp(z - np.max(z))
         return (z / z.sum())[:-1]
 

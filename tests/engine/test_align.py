@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from engine_helpers import SR, ToyEncoder, build_library, make_pieces, perform, render, spectrogram
 
 from companion.engine.align import AlignParams, SnippetAligner
-from companion.engine.engine import Engine, EngineParams
+from companion.engine.engine import AlignDecision, Engine, EngineParams
 from companion.engine.results import Status
 
 
@@ -132,3 +134,30 @@ def test_engine_align_user_jump(setup) -> None:
     engine.jump_to(1, 4)  # the user clicks system 5 of piece 1
     u = engine.hop(100.0)
     assert u.status is Status.IDENTIFIED and u.position.document_id == 11 and u.position.index == 4
+
+
+def test_engine_align_names_a_piece_only_when_it_leads_the_runner_up_by_the_margin(setup) -> None:
+    pieces, enc, lib = setup
+    dec = AlignDecision(temperature=1.0, unknown=-1e6, margin=MARGIN)
+    engine = Engine(lib, enc, EngineParams(method="align", align_decision=dec))
+    assert engine.unknown_score(np.array([5.0, 3.0, -np.inf])) == 3.0 + MARGIN
+    assert engine.unknown_score(np.array([5.0, -np.inf, -np.inf])) == -1e6  # no runner-up: the level alone
+    audio, _ = perform(pieces, [(2, s) for s in range(6)])
+    spec = spectrogram(audio)
+    engine.reset()
+    named = []
+    for i in range(0, len(spec), 10):
+        for u in engine.push(spec[i : i + 10], i / 20):
+            s = np.sort(engine.aligner.document_scores())
+            if u.status is Status.IDENTIFIED:
+                named.append((u.t, s[-1] - s[-2], u.position.document_id))
+    assert named, "the played piece never led by the margin"
+    assert all(lead > MARGIN for _, lead, _ in named)
+    assert all(doc == 12 for _, _, doc in named)
+    # with the absolute level alone (here: none) the piece is named as soon as the first hop leads
+    loose = Engine(lib, enc, EngineParams(method="align", align_decision=replace(dec, margin=None)))
+    first_loose = next(u.t for u in loose.run(spec) if u.status is Status.IDENTIFIED)
+    assert first_loose < named[0][0]
+
+
+MARGIN = 12.0
