@@ -5,15 +5,16 @@ it never touches a user's session) with a null sink, points PortAudio's ALSA
 ``pulse`` device at the sink's monitor, and the test plays a synthesised
 chord sequence into the sink with ``paplay`` while a :class:`CaptureSession`
 records it. The captured spectrogram must match the offline spectrogram of
-the same signal, with no buffer dropped. Skips, saying why, where PulseAudio,
-PortAudio or the ALSA pulse plugin is missing or cannot start.
-
-(When the identification engine lands, this test extends to "the right piece
-and systems are found".)
+the same signal, with no buffer dropped. A second test plays the bundled demo
+recording into the sink with the identification engine attached (shipped
+models, the demo library indexed by the real detector) and checks that the
+right piece and the systems being played are found. Skips, saying why, where
+PulseAudio, PortAudio or the ALSA pulse plugin is missing or cannot start.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -25,10 +26,16 @@ import numpy as np
 import pytest
 from live_helpers import chord_sequence
 
-from companion.audio import log_spectrogram
-from companion.live import CaptureSession, CaptureState, FramesEvent, LevelEvent, SessionParams
+from companion.audio import load_audio, log_spectrogram
+from companion.config import load_config
+from companion.live import CaptureSession, CaptureState, FramesEvent, LevelEvent, ResultEvent, SessionParams
 
 SINK = "companion_test"
+DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
+DEMO_EXCERPT_S = (35.0, 35.0)
+"""The part of the demo recording played into the sink (start, seconds): a pianist starting mid-piece.
+Offline, the engine names the piece 17.5 s into this excerpt and highlights the right system on every
+identified hop after that (``companion identify resources/demo/recording.ogg --start 35 --duration 35``)."""
 
 
 def _portaudio() -> Any:
@@ -202,3 +209,74 @@ def test_audio_server_gone_mid_stream_then_back(pulse_null_sink: PulseServer) ->
         assert CaptureState.ERROR not in states
     finally:
         session.stop()
+
+
+def _capture_playing(path: Path, server: PulseServer, consumer: Any = None) -> tuple[CaptureSession, list]:
+    """Record the sink's monitor while ``paplay`` plays ``path`` into the sink; returns the session and its events."""
+    import sounddevice as sd
+    import soundfile as sf
+
+    session = CaptureSession(backend=sd, device="pulse", consumer=consumer, params=SessionParams(publish_frames=True))
+    events: list = []
+    session.channel.subscribe(events.append)
+    session.start()
+    try:
+        deadline = time.monotonic() + 10
+        while session.state != CaptureState.RUNNING:
+            assert time.monotonic() < deadline, f"capture never ran: {session.channel.status}"
+            time.sleep(0.02)
+        time.sleep(0.3)
+        subprocess.run(["paplay", "-d", SINK, str(path)], env=server.env, check=True,
+                       timeout=sf.info(str(path)).duration + 30)
+        time.sleep(1.0)  # the last hop reaches the engine
+    finally:
+        session.stop()
+    return session, events
+
+
+def test_demo_piece_and_its_systems_are_found_through_the_audio_device(pulse_null_sink: PulseServer,
+                                                                       tmp_path: Path) -> None:
+    """Play the demo recording into the sink; the live engine must name its piece and follow its systems."""
+    import soundfile as sf
+
+    from companion.engine.demo import index_demo
+    from companion.engine.live import create_live_consumer
+    from companion.engine.results import Status
+
+    cfg = load_config()
+    meta = json.loads((DEMO / "demo.json").read_text(encoding="utf-8"))["recording"]
+    library = tmp_path / "library"
+    report = index_demo(cfg, library)
+    assert report["errors"] == 0 and report["added"] >= 2
+    consumer = create_live_consumer(cfg, library)
+
+    sr = 44100
+    start, seconds = DEMO_EXCERPT_S
+    audio = load_audio(DEMO / meta["audio"], sample_rate=sr)[int(start * sr) : int((start + seconds) * sr)]
+    wav = tmp_path / "excerpt.wav"
+    sf.write(str(wav), audio, sr, subtype="PCM_16")
+    played = sf.read(str(wav), dtype="float32")[0]
+
+    session, events = _capture_playing(wav, pulse_null_sink, consumer)
+    assert session.stats.dropped_blocks == 0 and session.stats.overflows == 0
+    live = np.concatenate([e.frames for e in events if isinstance(e, FramesEvent)])
+    offline = log_spectrogram(played, sample_rate=sr)
+    corr, lag = _best_alignment(live, offline)
+    assert corr > 0.95, f"captured spectrogram differs from the played one (r={corr:.4f})"  # and lag = its delay
+
+    def truth(t_stream: float) -> int | None:
+        """The system being played at this stream time (None near a boundary: timings are a frame apart)."""
+        t = t_stream - lag / 20.0 + start
+        for a, b, k in meta["systems"]:
+            if a + 0.5 <= t < b - 0.5:
+                return int(k)
+        return None
+
+    results = [e.result for e in events if isinstance(e, ResultEvent)]
+    named = [r for r in results if r.status is Status.IDENTIFIED]
+    assert named, f"the piece was never identified in {seconds:.0f} s ({len(results)} results)"
+    assert {Path(r.position.path).name for r in named} == {meta["pdf"]}, "another piece was named"
+    judged = [(r.position.index, truth(r.t)) for r in named if truth(r.t) is not None]
+    right = sum(shown == k for shown, k in judged)
+    assert judged and right >= 0.7 * len(judged), \
+        f"the highlighted system was right on {right} of {len(judged)} identified hops: {judged}"
