@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class SnippetAligner:
         keep = flat_system >= 0
         order = np.lexsort((np.asarray(x)[keep], flat_system[keep]))
         self.z = np.ascontiguousarray(np.asarray(vectors, np.float32)[keep][order])
+        self._z = torch.from_numpy(self.z)  # same memory; see similarities()
         self.system = flat_system[keep][order]
         self.n_documents = int(n_documents)
         self.doc = np.asarray(doc_of_system, np.int64)[self.system] if len(self.system) else np.zeros(0, np.int64)
@@ -73,7 +75,10 @@ class SnippetAligner:
     def similarities(self, embeddings: np.ndarray) -> np.ndarray:
         """Standardised cosine of the mean of this hop's audio embeddings with every snippet."""
         q = np.asarray(embeddings, np.float32).reshape(-1, self.z.shape[1] if self.size else 1).mean(axis=0)
-        s = self.z @ q
+        # torch, not numpy: numpy's OpenBLAS wakes a thread per core for this ~1-ms product and
+        # leaves them spinning between hops (measured: 25% of a core while listening); torch
+        # runs on the threads the engine allows (one, live)
+        s = (self._z @ torch.from_numpy(np.ascontiguousarray(q))).numpy()
         return (s - s.mean()) / max(float(s.std()), 1e-6)
 
     def update(self, embeddings: np.ndarray) -> np.ndarray:
