@@ -56,6 +56,14 @@ class VectorIndex:
     ids: np.ndarray
     info: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # IVF lists do not keep insertion order: the map from position to list entry is built
+        # here, once, while the index is not yet shared, so vectors() never mutates an index
+        # another thread may be searching (8 bytes per vector)
+        ivf = faiss.try_extract_index_ivf(self.index)
+        if ivf is not None and ivf.ntotal:
+            ivf.make_direct_map()
+
     @property
     def size(self) -> int:
         return int(self.index.ntotal)
@@ -86,10 +94,7 @@ class VectorIndex:
         """Every stored (normalised) vector, row i = id row i: for dense scoring against all of them."""
         if self.size == 0:
             return np.zeros((0, max(1, self.dim)), np.float32)
-        index = self.index
-        if isinstance(index, faiss.IndexIVF):
-            index.make_direct_map()  # IVF lists do not keep insertion order without it
-        return np.asarray(index.reconstruct_n(0, self.size), np.float32)
+        return np.asarray(self.index.reconstruct_n(0, self.size), np.float32)
 
 
 TRAIN_PER_LIST = 40

@@ -57,13 +57,15 @@ def test_ivf_index_is_calibrated_to_the_target_recall_on_fresh_queries() -> None
     assert vectors.recall_at_k(e, a) >= 0.93
 
 
-def test_all_vectors_come_back_in_row_order_flat_and_ivf() -> None:
+def test_all_vectors_come_back_in_row_order_flat_and_ivf(tmp_path: Path) -> None:
     x = structured(12_000, seed=2)
     for exact_max in (100_000, 2_000):  # flat, then IVF (whose lists are not in insertion order)
         vi = vectors.build_index(x, ids_for(len(x)), exact_max=exact_max)
-        got = vi.vectors()
-        assert got.shape == x.shape
-        assert np.allclose(got, vectors.normalise(x), atol=1e-6)
+        vectors.save_index(tmp_path, "snippets", exact_max, vi)
+        loaded = vectors.load_index(tmp_path, "snippets", exact_max)  # as a reader thread gets it
+        for got in (vi.vectors(), loaded.vectors()):
+            assert got.shape == x.shape
+            assert np.allclose(got, vectors.normalise(x), atol=1e-6)
     empty = vectors.build_index(np.zeros((0, 32), np.float32), np.zeros((0, 5), np.int64))
     assert len(empty.vectors()) == 0
 
