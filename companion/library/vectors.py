@@ -56,14 +56,6 @@ class VectorIndex:
     ids: np.ndarray
     info: dict = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        # IVF lists do not keep insertion order: the map from position to list entry is built
-        # here, once, while the index is not yet shared, so vectors() never mutates an index
-        # another thread may be searching (8 bytes per vector)
-        ivf = faiss.try_extract_index_ivf(self.index)
-        if ivf is not None and ivf.ntotal:
-            ivf.make_direct_map()
-
     @property
     def size(self) -> int:
         return int(self.index.ntotal)
@@ -91,7 +83,11 @@ class VectorIndex:
         return scores, pos
 
     def vectors(self) -> np.ndarray:
-        """Every stored (normalised) vector, row i = id row i: for dense scoring against all of them."""
+        """Every stored (normalised) vector, row i = id row i: for dense scoring against all of them.
+
+        Read-only on the index: faiss's IVF ``reconstruct_n`` walks the inverted lists and places
+        each vector by its id, so no direct map is built (the index may be searched by another
+        thread meanwhile); the test checks the order for flat and IVF, built and loaded."""
         if self.size == 0:
             return np.zeros((0, max(1, self.dim)), np.float32)
         return np.asarray(self.index.reconstruct_n(0, self.size), np.float32)
