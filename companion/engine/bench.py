@@ -485,12 +485,12 @@ def _time_to_identify(updates: list[EngineUpdate], q: Query, engine: Engine) -> 
     return float("inf")
 
 
-def build_engines(library, encoder, base: EngineParams) -> dict[str, Engine]:
+def build_engines(library, encoder, base: EngineParams, reference: np.ndarray | None = None) -> dict[str, Engine]:
     from companion.engine.evidence import has_passage_encoder, library_has_passages
 
     engines = {"votes": Engine(library, encoder, replace(base, method="votes")),
                "full": Engine(library, encoder, replace(base, method="full")),
-               "align": Engine(library, encoder, replace(base, method="align"))}
+               "align": Engine(library, encoder, replace(base, method="align"), reference)}
     if has_passage_encoder(encoder) and library_has_passages(library):
         engines["passages"] = Engine(library, encoder, replace(base, method="passages"))
     return engines
@@ -506,8 +506,56 @@ def objective(st: MethodStats) -> tuple[float, dict[str, Any]]:
     return score, summ
 
 
-def fit_align(library, encoder, base: EngineParams, queries: Sequence[Query], obs) -> tuple[float, EngineParams, dict]:
-    """Grid search of the alignment method: path recursion, then temperature / unknown level / margin / threshold.
+def reference_embeddings(obs, every: int = 3) -> np.ndarray:
+    """Audio embeddings of music in general, for snippet hubness: every ``every``-th hop of the fitting audio."""
+    embs = [o.embeddings for ob in obs for _, o in ob if isinstance(o, HopEvidence) and o.embeddings is not None]
+    if not embs:
+        return np.zeros((0, 1), np.float32)
+    return np.ascontiguousarray(np.concatenate(embs)[::every], np.float32)
+
+
+def _align_decision_grid(library, encoder, p0: EngineParams, queries: Sequence[Query], obs,
+                         reference: np.ndarray | None) -> tuple[float, EngineParams, dict] | None:
+    """For one path recursion: temperature x "not sure" level (absolute, or margin over the runner-up) x threshold."""
+    probe = Engine(library, encoder, replace(p0, align_decision=AlignDecision(unknown=1e9)), reference)
+    stranger, music, lead = [], [], []
+    for q, ob in zip(queries, obs):
+        probe.forget()
+        for t, o in ob:
+            probe.decide(t, o)
+            if isinstance(o, HopEvidence) and probe.aligner is not None and probe.aligner.D is not None:
+                s = probe.aligner.document_scores()
+                s = np.sort(s[np.isfinite(s)])
+                (stranger if q.doc_index is None else music).append(float(s[-1]))
+                if q.doc_index is None and len(s) >= 2:
+                    lead.append(float(s[-1] - s[-2]))
+    ref = np.asarray(stranger or music)
+    if len(ref) == 0:
+        raise CompanionError("the fitting pieces gave no evidence (silent audio?)")
+    us = sorted(set(np.round(np.quantile(ref, [0.75, 0.9, 0.97, 0.995]), 3)))
+    levels: list[tuple[float, float | None]] = [(float(u), None) for u in us]
+    if lead:
+        low = float(np.round(np.quantile(music, 0.25), 3))  # the margin decides, the level barely
+        for m in sorted(set(np.round(np.quantile(lead, [0.9, 0.97, 0.995, 1.0]), 3))):
+            levels += [(low, float(m)), (float(us[0]), float(m))]
+    spread = max(float(np.std(music)) if music else 1.0, 1e-3)
+    best: tuple[float, EngineParams, dict] | None = None
+    for T in (0.1 * spread, 0.3 * spread, spread):
+        for u, m in levels:
+            for thr in (0.5, 0.7):
+                p = replace(p0, align_decision=AlignDecision(temperature=round(float(T), 4), unknown=u,
+                                                             margin=m, identify_threshold=thr))
+                engine = Engine(library, encoder, p, reference)
+                score, summ = objective(evaluate({"align": engine}, queries, obs)["align"])
+                if best is None or score > best[0]:
+                    best = (score, p, {"objective": round(score, 4), "align": summ})
+    return best
+
+
+def fit_align(library, encoder, base: EngineParams, queries: Sequence[Query], obs,
+              reference: np.ndarray | None = None) -> tuple[float, EngineParams, dict]:
+    """Grid search of the alignment method: path recursion, then temperature / unknown level / margin / threshold,
+    then (with reference audio) how much snippet hubness to take off, at the best recursion.
 
     The "not sure" score is searched two ways: an absolute path score (quantiles
     of the best path scores on audio not in the library) and, optionally, a
@@ -517,43 +565,22 @@ def fit_align(library, encoder, base: EngineParams, queries: Sequence[Query], ob
     best: tuple[float, EngineParams, dict] | None = None
     for decay in (0.93, 0.97):
         for jump in (6.0, 12.0):
-            p0 = replace(base, method="align", align=replace(base.align, decay=decay, jump_penalty=jump),
-                         align_decision=AlignDecision(unknown=1e9))
-            probe = Engine(library, encoder, p0)
-            stranger, music, lead = [], [], []
-            for q, ob in zip(queries, obs):
-                probe.forget()
-                for t, o in ob:
-                    probe.decide(t, o)
-                    if isinstance(o, HopEvidence) and probe.aligner is not None and probe.aligner.D is not None:
-                        s = probe.aligner.document_scores()
-                        s = np.sort(s[np.isfinite(s)])
-                        (stranger if q.doc_index is None else music).append(float(s[-1]))
-                        if q.doc_index is None and len(s) >= 2:
-                            lead.append(float(s[-1] - s[-2]))
-            ref = np.asarray(stranger or music)
-            if len(ref) == 0:
-                raise CompanionError("the fitting pieces gave no evidence (silent audio?)")
-            us = sorted(set(np.round(np.quantile(ref, [0.75, 0.9, 0.97, 0.995]), 3)))
-            levels: list[tuple[float, float | None]] = [(float(u), None) for u in us]
-            if lead:
-                low = float(np.round(np.quantile(music, 0.25), 3))  # the margin decides, the level barely
-                for m in sorted(set(np.round(np.quantile(lead, [0.9, 0.97, 0.995, 1.0]), 3))):
-                    levels += [(low, float(m)), (float(us[0]), float(m))]
-            spread = max(float(np.std(music)) if music else 1.0, 1e-3)
-            for T in (0.1 * spread, 0.3 * spread, spread):
-                for u, m in levels:
-                    for thr in (0.5, 0.7):
-                        p = replace(p0, align_decision=AlignDecision(temperature=round(float(T), 4), unknown=u,
-                                                                     margin=m, identify_threshold=thr))
-                        score, summ = objective(evaluate({"align": Engine(library, encoder, p)}, queries, obs)["align"])
-                        if best is None or score > best[0]:
-                            best = (score, p, {"objective": round(score, 4), "align": summ})
+            p0 = replace(base, method="align", align=replace(base.align, decay=decay, jump_penalty=jump, hub_weight=0.0))
+            cand = _align_decision_grid(library, encoder, p0, queries, obs, None)
+            if cand is not None and (best is None or cand[0] > best[0]):
+                best = cand
     assert best is not None
+    if reference is not None and len(reference):
+        for hub in (0.5, 1.0):
+            p0 = replace(best[1], align=replace(best[1].align, hub_weight=hub))
+            cand = _align_decision_grid(library, encoder, p0, queries, obs, reference)
+            if cand is not None and cand[0] > best[0]:
+                best = cand
     return best
 
 
-def fit_params(library, encoder, pieces: Sequence[PieceAudio], seed: int) -> tuple[EngineParams, dict]:
+def fit_params(library, encoder, pieces: Sequence[PieceAudio], seed: int
+               ) -> tuple[EngineParams, dict, np.ndarray]:
     """Grid search of the decision parameters on development pieces.
 
     Objective: the criteria of the benchmark together -- R@1 at 10 s, system
@@ -565,6 +592,7 @@ def fit_params(library, encoder, pieces: Sequence[PieceAudio], seed: int) -> tup
     base = EngineParams()
     observer = Engine(library, encoder, base)
     obs = [observer.observe_all(q.spec) for q in queries]
+    reference = reference_embeddings(obs)
     weights = (0.0, 0.5, 1.0) if observer.use_passages else (0.0,)
     best: tuple[float, EngineParams, dict] | None = None
     for wp in weights:
@@ -594,7 +622,7 @@ def fit_params(library, encoder, pieces: Sequence[PieceAudio], seed: int) -> tup
                         best = (score, p, {"objective": round(score, 4), "full": summ})
     assert best is not None
     # method (c) as an online alignment over snippets, fitted on the same queries and criteria
-    align_score, align_params, align_notes = fit_align(library, encoder, best[1], queries, obs)
+    align_score, align_params, align_notes = fit_align(library, encoder, best[1], queries, obs, reference)
     # the baseline's threshold is fitted on the same criteria, so the comparison is fair
     best_vt: tuple[float, float, dict] | None = None
     for vt in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6):
@@ -623,7 +651,8 @@ def fit_params(library, encoder, pieces: Sequence[PieceAudio], seed: int) -> tup
     params = replace(params, calibration=cal, identify_threshold=round(thr, 4), release_threshold=round(rel, 4))
     # the same for the alignment method's own confidence
     dec = align_params.align_decision
-    engine = Engine(library, encoder, replace(align_params, align_decision=replace(dec, calibration=Calibration())))
+    engine = Engine(library, encoder, replace(align_params, align_decision=replace(dec, calibration=Calibration())),
+                    reference)
     raw, right = collect_confidences(engine, queries, obs)
     acal = fit_platt(raw, right)
     notes["align_calibration"] = {"a": round(acal.a, 4), "b": round(acal.b, 4), "pairs": len(raw),
@@ -639,7 +668,8 @@ def fit_params(library, encoder, pieces: Sequence[PieceAudio], seed: int) -> tup
     if align_score > best[0]:
         params = replace(params, method="align")
     notes["method"] = params.method
-    return params, notes
+    notes["audio_reference"] = {"excerpts": int(len(reference)), "used": params.align.hub_weight > 0}
+    return params, notes, reference
 
 
 def collect_confidences(engine: Engine, queries: Sequence[Query], observations) -> tuple[np.ndarray, np.ndarray]:
@@ -689,7 +719,7 @@ def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> 
 
 
 def run_accuracy(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
-    from companion.engine.session import load_params, open_library, save_params
+    from companion.engine.session import load_params, load_reference, open_library, save_params, save_reference
     from companion.models.embedder import Embedder
 
     index_report = None
@@ -712,16 +742,18 @@ def run_accuracy(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     library = open_library(Path(args.library))
     encoder = Embedder(cfg.models_dir, threads=1)  # tiny batches: more threads only contend
     params = load_params(cfg.models_dir, encoder.model_version)
+    reference = load_reference(cfg.models_dir, encoder.model_version)
     probe = Engine(library, encoder, params)
     fitted = None
     if args.fit:
         fit_pieces = load_manifest(Path(args.fit), probe, cfg)
-        params, notes = fit_params(library, encoder, fit_pieces, args.seed)
+        params, notes, reference = fit_params(library, encoder, fit_pieces, args.seed)
         save_params(cfg.models_dir, encoder.model_version, params, {"fitted_on": str(args.fit), **notes})
+        save_reference(cfg.models_dir, encoder.model_version, reference)
         fitted = notes
     pieces = load_manifest(Path(args.queries), probe, cfg)
     queries = make_queries(pieces, args.per_piece, args.seed)
-    engines = build_engines(library, encoder, params)
+    engines = build_engines(library, encoder, params, reference)
     t0 = time.perf_counter()
     observer = Engine(library, encoder, replace(params, method="full"))
     obs = [observer.observe_all(q.spec) for q in queries]

@@ -186,10 +186,12 @@ class Engine:
     """
 
     def __init__(self, library: SearchableLibrary, encoder: AudioEncoder,
-                 params: EngineParams | None = None) -> None:
+                 params: EngineParams | None = None, audio_reference: np.ndarray | None = None) -> None:
         self.library = library
         self.encoder = encoder
         self.params = params or EngineParams()
+        self.audio_reference = audio_reference
+        """Audio excerpt embeddings of music in general (method "align": each snippet's hubness)."""
         lib_model = str(getattr(library, "model_version", "") or "")
         enc_model = str(getattr(encoder, "model_version", "") or "")
         if lib_model and enc_model and lib_model != enc_model:
@@ -223,7 +225,7 @@ class Engine:
         vecs, rows = table()
         flat = self.library.flat_system_index(rows[None, :, :])[0] if len(rows) else np.zeros(0, np.int64)
         return SnippetAligner(vecs, flat, rows[:, 3] if len(rows) else np.zeros(0), self.layout.doc_of,
-                              len(self.layout.documents), self.params.align)
+                              len(self.layout.documents), self.params.align, self.audio_reference)
 
     def reset(self) -> None:
         """Forget the performance (a new recording or stream starts)."""
@@ -565,7 +567,7 @@ class Engine:
 
     def with_params(self, **changes: Any) -> "Engine":
         """A new engine on the same library and encoder with some parameters changed."""
-        return Engine(self.library, self.encoder, replace(self.params, **changes))
+        return Engine(self.library, self.encoder, replace(self.params, **changes), self.audio_reference)
 
 
 def summarise(updates: Iterable[EngineUpdate], layout: Layout) -> list[tuple[int, float]]:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
+
+import numpy as np
 
 from companion.config import Config
 from companion.engine.engine import Engine, EngineError, EngineParams
@@ -61,6 +64,38 @@ def save_params(models_dir: Path, model_version: str, params: EngineParams, note
     return path
 
 
+def reference_path(models_dir: Path, model_version: str) -> Path:
+    """Where the fitted audio reference of a model version lives (beside ``engine.json``)."""
+    return Path(models_dir) / f"audio-reference.{model_version}.npy"
+
+
+def load_reference(models_dir: Path, model_version: str) -> np.ndarray | None:
+    """The audio reference embeddings fitted with this model (method "align": snippet hubness), or None."""
+    path = reference_path(models_dir, model_version)
+    if not path.is_file():
+        return None
+    try:
+        ref = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        log.warning("audio reference %s ignored: %s", path, exc)
+        return None
+    if ref.ndim != 2 or not np.isfinite(ref).all():
+        log.warning("audio reference %s ignored: not a finite 2-D array", path)
+        return None
+    return ref.astype(np.float32)
+
+
+def save_reference(models_dir: Path, model_version: str, reference: np.ndarray) -> Path:
+    """Store audio reference embeddings for ``model_version`` (float16: a few dozen kB)."""
+    path = reference_path(models_dir, model_version)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, np.asarray(reference, np.float16), allow_pickle=False)
+    os.replace(tmp, path)
+    return path
+
+
 def open_library(library_dir: Path):
     """The library at ``library_dir`` for reading, with a message a user can act on when it is not one."""
     from companion.library import Library, LibraryError
@@ -88,4 +123,4 @@ def open_engine(cfg: Config, library_dir: Path, method: str | None = None, threa
                           "run 'companion index FOLDER' first")
     encoder = Embedder(cfg.models_dir, threads=threads)
     params = load_params(cfg.models_dir, encoder.model_version, method)
-    return Engine(library, encoder, params)
+    return Engine(library, encoder, params, load_reference(cfg.models_dir, encoder.model_version))

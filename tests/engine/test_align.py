@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from engine_helpers import SR, ToyEncoder, build_library, make_pieces, perform, render, spectrogram
 
-from companion.engine.align import AlignParams, SnippetAligner
+from companion.engine.align import AlignParams, SnippetAligner, hubness
 from companion.engine.engine import AlignDecision, Engine, EngineParams
 from companion.engine.results import Status
 
@@ -161,3 +161,23 @@ def test_engine_align_names_a_piece_only_when_it_leads_the_runner_up_by_the_marg
 
 
 MARGIN = 12.0
+
+
+def test_hubness_takes_off_what_a_snippet_shares_with_all_audio() -> None:
+    rng = np.random.default_rng(3)
+    common = _unit(rng.standard_normal(32).astype(np.float32))
+    # "audio in general" leans towards one direction; one snippet (7) sits right on it: a hub
+    reference = _unit(common + 0.5 * rng.standard_normal((200, 32)).astype(np.float32) / np.sqrt(32) * 4)
+    vecs = _unit(rng.standard_normal((40, 32)).astype(np.float32))
+    vecs[7] = common
+    h = hubness(vecs, reference, k=10)
+    assert int(np.argmax(h)) == 7 and h[7] > np.median(h) + 0.3
+    flat, x, doc_of_system = np.repeat(np.arange(4), 10), np.tile(np.arange(10) * 25, 4), np.array([0, 0, 1, 1])
+    query = _unit(0.6 * vecs[20] + 0.8 * common)  # snippet 20's music plus what all audio has
+    plain = SnippetAligner(vecs, flat, x, doc_of_system, 2, AlignParams())
+    hubbed = SnippetAligner(vecs, flat, x, doc_of_system, 2, AlignParams(hub_weight=1.0), reference)
+    assert int(np.argmax(plain.similarities(query))) == 7  # the hub wins without the correction
+    assert int(np.argmax(hubbed.similarities(query))) == 20
+    # no reference, or one of another model's width: no correction, no failure
+    assert SnippetAligner(vecs, flat, x, doc_of_system, 2, AlignParams(hub_weight=1.0)).hub is None
+    assert SnippetAligner(vecs, flat, x, doc_of_system, 2, AlignParams(hub_weight=1.0), reference[:, :16]).hub is None
