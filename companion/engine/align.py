@@ -28,6 +28,7 @@ over the ``N`` library snippets (about 1-2 ms for 100,000 snippets).
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -55,30 +56,34 @@ class AlignParams:
 
 
 _HUB_CACHE: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
+_HUB_LOCK = threading.Lock()  # the listening worker and a lookup worker may build engines at once
 
 
 def hubness(vectors: np.ndarray, reference: np.ndarray, k: int, chunk: int = 8192) -> np.ndarray:
     """Per snippet: mean cosine with its ``k`` nearest reference audio embeddings (cached by content).
 
     Cost: one product with the reference per snippet, in chunks (120,000 snippets x
-    1,000 references: about a second), once per engine and library generation."""
+    1,000 references: 1.2 s on one thread), once per engine and library generation."""
     z = np.ascontiguousarray(vectors, np.float32)
     ref = np.ascontiguousarray(reference, np.float32)
     if len(z) == 0 or len(ref) == 0:
         return np.zeros(len(z), np.float32)
     key = (hashlib.blake2b(z.tobytes(), digest_size=16).hexdigest(),
            hashlib.blake2b(ref.tobytes(), digest_size=16).hexdigest(), int(k))
-    if key in _HUB_CACHE:
-        _HUB_CACHE.move_to_end(key)
-        return _HUB_CACHE[key]
+    with _HUB_LOCK:
+        if key in _HUB_CACHE:
+            _HUB_CACHE.move_to_end(key)
+            return _HUB_CACHE[key]
     k = max(1, min(int(k), len(ref)))
     zt, rt = torch.from_numpy(z), torch.from_numpy(ref)
     out = np.empty(len(z), np.float32)
     for i in range(0, len(z), chunk):
         out[i : i + chunk] = torch.topk(zt[i : i + chunk] @ rt.T, k, dim=1).values.mean(dim=1).numpy()
-    _HUB_CACHE[key] = out
-    while len(_HUB_CACHE) > 4:
-        _HUB_CACHE.popitem(last=False)
+    out.setflags(write=False)  # shared by every engine on this library
+    with _HUB_LOCK:
+        _HUB_CACHE[key] = out
+        while len(_HUB_CACHE) > 4:
+            _HUB_CACHE.popitem(last=False)
     return out
 
 
