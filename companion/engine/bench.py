@@ -553,7 +553,9 @@ def _align_decision_grid(library, encoder, p0: EngineParams, queries: Sequence[Q
 
 
 def fit_align(library, encoder, base: EngineParams, queries: Sequence[Query], obs,
-              reference: np.ndarray | None = None) -> tuple[float, EngineParams, dict]:
+              reference: np.ndarray | None = None, decays: Sequence[float] = (0.93, 0.97),
+              jumps: Sequence[float] = (6.0, 12.0), hubs: Sequence[float] = (0.5, 1.0)
+              ) -> tuple[float, EngineParams, dict]:
     """Grid search of the alignment method: path recursion, then temperature / unknown level / margin / threshold,
     then (with reference audio) how much snippet hubness to take off, at the best recursion.
 
@@ -563,15 +565,15 @@ def fit_align(library, encoder, base: EngineParams, queries: Sequence[Query], ob
     leads on that audio); the objective picks.
     """
     best: tuple[float, EngineParams, dict] | None = None
-    for decay in (0.93, 0.97):
-        for jump in (6.0, 12.0):
+    for decay in decays:
+        for jump in jumps:
             p0 = replace(base, method="align", align=replace(base.align, decay=decay, jump_penalty=jump, hub_weight=0.0))
             cand = _align_decision_grid(library, encoder, p0, queries, obs, None)
             if cand is not None and (best is None or cand[0] > best[0]):
                 best = cand
     assert best is not None
     if reference is not None and len(reference):
-        for hub in (0.5, 1.0):
+        for hub in hubs:
             p0 = replace(best[1], align=replace(best[1].align, hub_weight=hub))
             cand = _align_decision_grid(library, encoder, p0, queries, obs, reference)
             if cand is not None and cand[0] > best[0]:

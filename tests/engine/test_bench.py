@@ -72,3 +72,34 @@ def test_repeat_queries_stream_across_the_recordings_own_jump() -> None:
         first = int(q.spec[0, 0])
         assert np.array_equal(q.spec[:, 0], np.arange(first, first + len(q.spec)))  # one stretch, no splice
         assert (np.diff(q.truth) < 0).sum() == 1 and q.truth[0] in (1, 2)
+
+
+def test_align_fit_returns_what_it_measured_and_beats_the_defaults() -> None:
+    from dataclasses import replace
+
+    from companion.engine.bench import fit_align, objective, reference_embeddings
+
+    enc = ToyEncoder()
+    pieces = make_pieces(4, 6, seed=5)
+    lib = build_library(pieces[:3], enc)  # piece 3 is the stranger
+    sys_s = CHORDS_PER_SYSTEM * CHORD_S / 0.9
+    audio_pieces = []
+    for i, _ in enumerate(pieces):
+        audio, _ = perform(pieces, [(i, s) for s in range(6)], seed=20 + i)
+        audio_pieces.append(PieceAudio(i if i < 3 else None, spectrogram(audio),
+                                       [(s * sys_s, (s + 1) * sys_s, s) for s in range(6)]))
+    queries = make_queries(audio_pieces, per_piece=1, seed=1, strangers_per_piece=3)
+    assert sum(q.kind == "stranger" for q in queries) == 3
+    observer = Engine(lib, enc)
+    obs = [observer.observe_all(q.spec) for q in queries]
+    reference = reference_embeddings(obs)
+    assert reference.ndim == 2 and reference.shape[1] == enc.w.shape[1] and len(reference) > 10
+    # one path recursion and one hub weight (the full grid takes a minute on these toys)
+    score, params, notes = fit_align(lib, enc, EngineParams(), queries, obs, reference,
+                                     decays=(0.97,), jumps=(6.0,), hubs=(1.0,))
+    assert params.method == "align" and notes["objective"] == round(score, 4)
+    again, _ = objective(evaluate({"align": Engine(lib, enc, params, reference)}, queries, obs)["align"])
+    assert again == score  # the stored parameters are the ones that scored
+    default, _ = objective(evaluate({"align": Engine(lib, enc, replace(EngineParams(), method="align"))},
+                                    queries, obs)["align"])
+    assert score >= default
