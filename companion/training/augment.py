@@ -36,6 +36,9 @@ from torch.nn import functional as F
 class AudioAugment:
     p: float = 0.5
     shift: bool = True
+    max_shift: int | None = None
+    """Largest crop offset from the centre in frames; None = anywhere in the stored context.
+    Supervised pairs need a small bound: the excerpt must stay on the snippet's notes."""
     noise_snr_db: tuple[float, float] = (5.0, 20.0)
     gain_db: float = 12.0
     eq_bands: int = 7
@@ -49,6 +52,8 @@ class AudioAugment:
 class SheetAugment:
     p: float = 0.5
     shift: bool = True
+    max_shift: int | None = None
+    """Largest crop offset from the centre in pixels; None = anywhere in the stored context."""
     rotate_deg: float = 1.5
     scale: tuple[float, float] = (0.9, 1.1)
     translate_px: float = 2.0
@@ -57,15 +62,20 @@ class SheetAugment:
     binarise: bool = True
 
 
-def crop(x: torch.Tensor, width: int, gen: torch.Generator | None, random: bool) -> torch.Tensor:
-    """Crop (N, H, W0) to (N, H, width) at the centre or at random offsets per item."""
+def crop(x: torch.Tensor, width: int, gen: torch.Generator | None, random: bool,
+         max_shift: int | None = None) -> torch.Tensor:
+    """Crop (N, H, W0) to (N, H, width) at the centre or at random offsets per item
+    (at most ``max_shift`` from the centre when given)."""
     n, _, w0 = x.shape
     if w0 == width:
         return x
-    if not random:
-        c = (w0 - width) // 2
+    c = (w0 - width) // 2
+    if not random or max_shift == 0:
         return x[:, :, c : c + width]
-    off = torch.randint(0, w0 - width + 1, (n,), generator=gen)
+    lo, hi = 0, w0 - width
+    if max_shift is not None:
+        lo, hi = max(lo, c - max_shift), min(hi, c + max_shift)
+    off = torch.randint(lo, hi + 1, (n,), generator=gen)
     idx = off[:, None] + torch.arange(width)[None, :]
     return torch.gather(x, 2, idx[:, None, :].expand(-1, x.shape[1], -1))
 
@@ -93,13 +103,17 @@ def augment_audio(
         span = rates * (width - 1)
         slack = (w0 - 1) - span
         start = slack * (torch.rand(n, generator=gen) if aug.shift else torch.full((n,), 0.5))
+        if aug.shift and aug.max_shift is not None:  # the stretched read stays near the centre
+            centre = slack / 2
+            start = centre + (torch.rand(n, generator=gen) * 2 - 1) * min(aug.max_shift, float(w0))
+            start = torch.minimum(torch.maximum(start, torch.zeros(n)), slack)
         pos = start[:, None] + torch.linspace(0, 1, width)[None, :] * span[:, None]
         grid_x = pos / (w0 - 1) * 2 - 1
         grid = torch.stack([grid_x[:, None, :].expand(n, bins, width),
                             torch.linspace(-1, 1, bins)[None, :, None].expand(n, bins, width)], dim=-1)
         x = F.grid_sample(x[:, None], grid, mode="bilinear", align_corners=True)[:, 0]
     else:
-        x = crop(x, width, gen, aug.shift)
+        x = crop(x, width, gen, aug.shift, aug.max_shift)
     m = torch.pow(10.0, x) - 1.0  # linear magnitude
     # Gain.
     g = torch.where(_bernoulli(n, aug.p, gen), _uniform(n, -aug.gain_db, aug.gain_db, gen), torch.zeros(n))
@@ -141,7 +155,7 @@ def augment_sheet(
     x: torch.Tensor, width: int, aug: SheetAugment, gen: torch.Generator | None = None
 ) -> torch.Tensor:
     """x: (N, 80, W0) uint8 (or float [0,1]) snippets with context -> (N, 80, width) float, 1 = paper."""
-    x = crop(x, width, gen, aug.shift)
+    x = crop(x, width, gen, aug.shift, aug.max_shift)
     x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
     n, h, w = x.shape
     ink = 1.0 - x

@@ -58,6 +58,11 @@ class TrainConfig:
     """auto (CUDA if present, else CPU) | cpu | cuda"""
     channels_last: bool = False
     augment: bool = True
+    audio_max_shift: int = -1
+    """Snippet mode: largest random offset (frames) of the audio crop from the onset; -1 = anywhere
+    in the stored context (+-20 frames, +-1 s: the first recipes, which blurred the pairing)."""
+    sheet_max_shift: int = -1
+    """Snippet mode: largest random offset (pixels, of 100) of the sheet crop; -1 = anywhere (+-10)."""
     max_hours: float = 0.0
     """Stop (resumably) after this much wall time in this invocation; 0 = no limit."""
 
@@ -101,6 +106,8 @@ class TrainConfig:
             raise ConfigError("pieces_per_batch must be between 0 (uniform batches) and batch_size")
         if self.temperature <= 0:
             raise ConfigError("temperature must be positive")
+        if self.audio_max_shift < -1 or self.sheet_max_shift < -1:
+            raise ConfigError("audio_max_shift and sheet_max_shift must be -1 (no bound) or >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

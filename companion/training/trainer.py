@@ -180,7 +180,9 @@ class SnippetTask(_Task):
         self.n_train = len(self.train_idx)
         # Supervised pairs: tempo already varies 0.8-1.25 in the corpus renders, so the step-level time
         # stretch stays in that range (0.5-1.8 is the self-supervised recipe; here it slowed learning).
-        self.aaug, self.saug = AudioAugment(stretch=(0.8, 1.25)), SheetAugment()
+        bound = lambda v: None if v < 0 else int(v)  # noqa: E731
+        self.aaug = AudioAugment(stretch=(0.8, 1.25), max_shift=bound(cfg.audio_max_shift))
+        self.saug = SheetAugment(max_shift=bound(cfg.sheet_max_shift))
         self.data_summary = {**pairs.summary, "train_pairs": int(len(self.train_idx)),
                              "valid_pairs": int(len(valid)),
                              "train_pieces": len(pairs.splits.get("train", [])),

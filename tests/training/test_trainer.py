@@ -8,7 +8,7 @@ import torch
 from companion.cli import main
 from companion.errors import CompanionError
 from companion.models.checkpoint import read_checkpoint
-from companion.training.augment import AudioAugment, SheetAugment, augment_audio, augment_sheet
+from companion.training.augment import AudioAugment, SheetAugment, augment_audio, augment_sheet, crop
 from companion.training.config import ConfigError, TrainConfig
 from companion.training.data import PairSet, synthetic_pairs
 from companion.training.trainer import train
@@ -86,6 +86,27 @@ def test_augmentations_keep_shapes_and_ranges():
     assert s.shape == (16, 80, 100) and 0.0 <= s.min() and s.max() <= 1.0
     assert a.shape == (16, 92, 42) and torch.isfinite(a).all() and a.min() >= 0
     assert not torch.allclose(a, augment_audio(torch.from_numpy(p.audio.astype(np.float32)), 42, AudioAugment(p=1.0), g))
+
+
+def test_bounded_shift_keeps_crops_near_the_centre():
+    """Supervised pairs: the audio crop must stay on the snippet's notes (max_shift), while
+    unbounded crops (self-supervised views) may land anywhere in the context."""
+    g = torch.Generator().manual_seed(0)
+    ramp = torch.arange(82, dtype=torch.float32)[None, None, :].expand(400, 92, 82)  # column index
+    centre = (82 - 42) // 2
+    starts = crop(ramp, 42, g, True, max_shift=2)[:, 0, 0]
+    assert starts.min() >= centre - 2 and starts.max() <= centre + 2 and len(set(starts.tolist())) == 5
+    assert (crop(ramp, 42, g, True)[:, 0, 0] - centre).abs().max() > 10
+    # With time stretch the read is resampled; its middle column must still be near the centre.
+    spec = torch.log10(1 + ramp)  # augment_audio works in the log domain
+    aug = AudioAugment(p=1.0, stretch=(0.8, 1.25), max_shift=2, noise_snr_db=(200.0, 200.0), gain_db=0.0,
+                       eq_bands=0, time_mask=0, freq_mask=0)
+    mid = torch.pow(10.0, augment_audio(spec, 42, aug, g)[:, 0, 20:22].mean(1)) - 1
+    assert (mid - 40.5).abs().max() <= 2.6
+    sheet = (torch.arange(120)[None, None, :] % 256).to(torch.uint8).expand(50, 80, 120)
+    saug = SheetAugment(p=0.0, max_shift=3)
+    first = augment_sheet(sheet, 100, saug, g)[:, 0, 0] * 255
+    assert ((first - 10).abs() <= 3.01).all()
 
 
 def test_pairset_save_load_and_errors(tmp_path):
