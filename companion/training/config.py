@@ -58,10 +58,11 @@ class TrainConfig:
     """auto (CUDA if present, else CPU) | cpu | cuda"""
     channels_last: bool = False
     augment: bool = True
-    audio_max_shift: int = -1
+    audio_max_shift: int = 2
     """Snippet mode: largest random offset (frames) of the audio crop from the onset; -1 = anywhere
-    in the stored context (+-20 frames, +-1 s: the first recipes, which blurred the pairing)."""
-    sheet_max_shift: int = -1
+    in the stored context (+-20 frames, +-1 s: the recipes before 2026-12-06, which blurred the
+    pairing and learned half as fast, docs/benchmarks.md "Crops that stay on their notes")."""
+    sheet_max_shift: int = 3
     """Snippet mode: largest random offset (pixels, of 100) of the sheet crop; -1 = anywhere (+-10)."""
     max_hours: float = 0.0
     """Stop (resumably) after this much wall time in this invocation; 0 = no limit."""
