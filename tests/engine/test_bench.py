@@ -46,6 +46,8 @@ def test_benchmark_scores_methods_side_by_side() -> None:
     assert align["30s"]["R@1"] == 1.0 and align["false_identification"] == 0.0
     assert align["system_right_after_id"] >= 0.6
     assert align["time_to_identify"]["median_s"] <= 12.0
+    # over whole streams the hops before identification count as not followed
+    assert 0 < align["system_right_overall"] < align["system_right_after_id"]
 
 
 def test_platt_calibration_fixes_overconfidence() -> None:
