@@ -45,6 +45,11 @@ class TrainConfig:
     epochs: int = 100
     steps_per_epoch: int = 0
     """0 = one pass over the training data per epoch; else a fixed number of steps."""
+    lr_schedule: str = "plateau"
+    """"plateau": halve the learning rate after ``plateau_patience`` epochs without a better
+    validation MRR, stop after ``early_stop_patience``; "cosine": anneal it from ``lr`` to
+    ``min_lr`` over ``epochs`` (a fixed budget: the run ends at its low-rate tail, which is where
+    plateau halving arrives only after many epochs; no early stop)."""
     plateau_patience: int = 3
     """Epochs without validation-MRR improvement before the learning rate is halved."""
     lr_factor: float = 0.5
@@ -107,6 +112,8 @@ class TrainConfig:
             raise ConfigError("pieces_per_batch must be between 0 (uniform batches) and batch_size")
         if self.temperature <= 0:
             raise ConfigError("temperature must be positive")
+        if self.lr_schedule not in ("plateau", "cosine"):
+            raise ConfigError(f"lr_schedule must be plateau or cosine, not {self.lr_schedule!r}")
         if self.audio_max_shift < -1 or self.sheet_max_shift < -1:
             raise ConfigError("audio_max_shift and sheet_max_shift must be -1 (no bound) or >= 0")
 

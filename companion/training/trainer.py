@@ -87,6 +87,14 @@ def cross_modal_loss(za: torch.Tensor, zs: torch.Tensor, cfg: TrainConfig) -> to
     return cosine_hinge_loss(za, zs, cfg.margin)
 
 
+def cosine_lr(cfg: TrainConfig, step: int, total_steps: int) -> float:
+    """Learning rate at global ``step`` of a cosine anneal from ``cfg.lr`` to ``cfg.min_lr``.
+
+    Computed from the step alone, so a resumed run continues on the same curve."""
+    frac = min(max(step / max(total_steps, 1), 0.0), 1.0)
+    return cfg.min_lr + (cfg.lr - cfg.min_lr) * 0.5 * (1.0 + math.cos(math.pi * frac))
+
+
 def pick_device(name: str) -> torch.device:
     if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
@@ -541,6 +549,9 @@ def train(
                     break
                 s = st["step"]
                 idx = order[s * cfg.batch_size : (s + 1) * cfg.batch_size]
+                if cfg.lr_schedule == "cosine":
+                    for g in opt.param_groups:
+                        g["lr"] = cosine_lr(cfg, epoch * per_epoch + s, cfg.epochs * per_epoch)
                 t0 = time.perf_counter()
                 loss = task.batch_loss(idx, gen, device)
                 opt.zero_grad(set_to_none=True)
@@ -575,7 +586,7 @@ def train(
                 st["best_score"] = score
                 st["bad_epochs"] = 0
                 save_best(metrics)
-            else:
+            elif cfg.lr_schedule == "plateau":
                 st["bad_epochs"] += 1
                 if st["bad_epochs"] % cfg.plateau_patience == 0:
                     for g in opt.param_groups:

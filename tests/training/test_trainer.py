@@ -65,6 +65,33 @@ def test_cancel_stops_promptly_and_resumes_mid_epoch(tmp_path):
     assert res2.status == "done" and steps[0] == 3
 
 
+def test_cosine_schedule_anneals_over_the_budget_and_resumes_on_the_same_curve(tmp_path):
+    def lrs_of(cfg, resume, cancel_at=None):
+        seen, cancel = [], threading.Event()
+
+        def cb(p):
+            if p.phase == "train":
+                seen.append(p.lr)
+                if cancel_at is not None and len(seen) == cancel_at:
+                    cancel.set()
+
+        res = train(cfg, [cb], cancel, resume=resume)
+        return seen, res
+
+    kw = dict(epochs=3, steps_per_epoch=4, lr_schedule="cosine", lr=1e-3, min_lr=1e-5, early_stop_patience=1)
+    full, res = lrs_of(tiny(tmp_path, out_dir=str(tmp_path / "a"), **kw), False)
+    # Every epoch runs (no early stop on the fixed budget), and the rate falls from lr towards min_lr.
+    assert res.status == "done" and res.epochs_done == 3 and len(full) == 12
+    assert full[0] == pytest.approx(1e-3) and all(b < a for a, b in zip(full, full[1:]))
+    assert full[-1] < 0.05 * full[0]
+    first, res1 = lrs_of(tiny(tmp_path, out_dir=str(tmp_path / "b"), **kw), False, cancel_at=6)
+    assert res1.status == "cancelled"
+    rest, _ = lrs_of(tiny(tmp_path, out_dir=str(tmp_path / "b"), **kw), True)
+    assert len(first) == 6 and first + rest == pytest.approx(full)
+    with pytest.raises(ConfigError):
+        TrainConfig.from_dict({"mode": "snippet", "data": "synthetic", "lr_schedule": "step"})
+
+
 def test_simclr_and_passage_modes_run(tmp_path):
     for mode in ("simclr-sheet", "simclr-audio"):
         r = train(tiny(tmp_path, mode=mode, out_dir=str(tmp_path / mode), epochs=1, augment=True), resume=False)
