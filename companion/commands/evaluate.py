@@ -73,5 +73,9 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
             if "alignment" in result["real_scans"]:
                 m = result["real_scans"]["alignment"]["metrics"]
                 print(f"real scans piece id, aligned R@1 {m['R@1']:.3f} R@5 {m['R@5']:.3f} MRR {m['MRR']:.3f}")
+            if "alignment_hub" in result["real_scans"]:
+                m = result["real_scans"]["alignment_hub"]["metrics"]
+                print(f"real scans piece id, aligned, hubness off R@1 {m['R@1']:.3f} R@5 {m['R@5']:.3f} "
+                      f"MRR {m['MRR']:.3f}")
         print(f"wrote {Path(args.out) / 'eval.json'}")
     return 0

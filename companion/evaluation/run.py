@@ -47,6 +47,10 @@ def strip_library(passages: PassageSet, split: str, hop: int = 25) -> tuple[np.n
     return np.concatenate(snips), np.concatenate(labels)
 
 
+REFERENCE_EXCERPTS = 1000
+"""Reference audio excerpts for hubness (the engine's reference holds ~1,100)."""
+
+
 def evaluate(
     snippet_model: Path,
     pairs_dir: Path | None,
@@ -76,6 +80,7 @@ def evaluate(
     }
     plots: dict[str, list[int]] = {}
     es, ea = _embedder(model.embed_sheet), _embedder(model.embed_audio)
+    reference: np.ndarray | None = None
     if pairs_dir is not None:
         pairs = PairSet.load(pairs_dir)
         idx = pairs.indices(split)
@@ -99,6 +104,12 @@ def evaluate(
         pid["library"] = lib_kind
         result["piece_identification"] = {k: v for k, v in pid.items() if k != "ranks"}
         plots["piece identification"] = pid["ranks"]
+        # audio of music in general for the real-scan alignment's hubness (as the engine's
+        # reference): the validation split, never the test split's or the queries' audio
+        ref_idx = pairs.indices("valid")
+        if len(ref_idx):
+            ref_idx = np.sort(np.random.default_rng(seed).permutation(ref_idx)[:REFERENCE_EXCERPTS])
+            reference = ea(pairs.centre_audio(ref_idx))
         result["data"] = {"pairs_dir": str(pairs_dir), "pairs": int(len(idx)),
                           "pieces": int(len(np.unique(piece))), "summary": pairs.summary}
     if passage_model is not None and passages_dir is not None:
@@ -127,10 +138,13 @@ def evaluate(
         from companion.evaluation.scans import evaluate_scans
 
         sc = evaluate_scans(es, ea, scans_dir, scan_queries, query_seconds, top=top, seed=seed,
-                            systems=scan_systems)
-        result["real_scans"] = {k: v for k, v in sc.items() if k not in ("ranks", "alignment_ranks")}
+                            systems=scan_systems, reference=reference)
+        result["real_scans"] = {k: v for k, v in sc.items()
+                                if k not in ("ranks", "alignment_ranks", "alignment_hub_ranks")}
         plots["real scans piece id"] = sc["ranks"]
         plots["real scans piece id, aligned"] = sc["alignment_ranks"]
+        if "alignment_hub_ranks" in sc:
+            plots["real scans piece id, aligned, hubness off"] = sc["alignment_hub_ranks"]
     result["wall_s"] = round(time.perf_counter() - t0, 1)
     if out_dir is not None:
         out_dir = Path(out_dir)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -106,6 +107,12 @@ def query_excerpts(spec: np.ndarray, start: int, seconds: float = 30.0, hop: int
     return np.stack([seg[:, s : s + w] for s in starts]).astype(np.float32)
 
 
+ALIGN_EVAL = AlignParams(decay=1.0, max_step=3, jump_penalty=1e9)
+"""A 30-s query is one stretch of music: its path through the score, from its first excerpt on."""
+ALIGN_HUB_WEIGHT = 0.5
+"""Hubness taken off with reference audio: the engine's fitted value for the shipped model (models/engine.json)."""
+
+
 def evaluate_scans(
     embed_sheet: Callable[[np.ndarray], np.ndarray],
     embed_audio: Callable[[np.ndarray], np.ndarray],
@@ -116,7 +123,14 @@ def evaluate_scans(
     top: int = 25,
     seed: int = 0,
     systems: str = "detected",
+    reference: np.ndarray | None = None,
+    hub_weight: float = ALIGN_HUB_WEIGHT,
 ) -> dict[str, Any]:
+    """Votes and alignment ranks of 30-s queries against the scans' snippets.
+
+    ``reference``: audio embeddings of other music (not the queries); when given, the
+    alignment is also reported with each snippet's hubness taken off, as the engine does.
+    """
     specs = sorted(Path(spectrogram_dir).glob("*.npy"))
     piece_work = {p.stem: scan_work_for(p.stem) for p in specs}
     works = sorted({w for w in piece_work.values() if w})
@@ -140,6 +154,10 @@ def evaluate_scans(
             q_names.append(p.stem)
     ranks = vote_ranks(q_emb, q_true, z_lib, lib_work, len(works), top)
     a_ranks = align_ranks(q_emb, q_true, z_lib, lib_work, len(works))
+    hub_ranks = None
+    if reference is not None and len(reference):
+        hub_ranks = align_ranks(q_emb, q_true, z_lib, lib_work, len(works),
+                                replace(ALIGN_EVAL, hub_weight=hub_weight), reference)
     per_work: dict[str, list[int]] = {}
     for name, r in zip(q_names, ranks):
         per_work.setdefault(piece_work[name], []).append(int(r))
@@ -154,25 +172,28 @@ def evaluate_scans(
         "metrics": retrieval_metrics(ranks),
         "alignment": {"method": "online snippet alignment (companion.engine.align), whole query, no decay",
                       "metrics": retrieval_metrics(a_ranks)},
+        **({"alignment_hub": {"method": f"the same alignment with {hub_weight:g} x each snippet's hubness taken "
+                                        f"off (mean cosine with its {ALIGN_EVAL.hub_k} nearest of "
+                                        f"{len(reference)} reference excerpts), as the engine does",
+                              "metrics": retrieval_metrics(hub_ranks)}} if hub_ranks is not None else {}),
         "per_work_R@1": {w: float(np.mean(np.asarray(r) == 1)) for w, r in per_work.items()},
         "ranks": ranks.tolist(),
         "alignment_ranks": a_ranks.tolist(),
+        **({"alignment_hub_ranks": hub_ranks.tolist()} if hub_ranks is not None else {}),
     }
 
 
-ALIGN_EVAL = AlignParams(decay=1.0, max_step=3, jump_penalty=1e9)
-"""A 30-s query is one stretch of music: its path through the score, from its first excerpt on."""
-
-
 def align_ranks(query_emb: list[np.ndarray], query_piece: list[int], library_emb: np.ndarray,
-                library_piece: np.ndarray, n_pieces: int, params: AlignParams = ALIGN_EVAL) -> np.ndarray:
+                library_piece: np.ndarray, n_pieces: int, params: AlignParams = ALIGN_EVAL,
+                reference: np.ndarray | None = None) -> np.ndarray:
     """Piece rank per query from the best path of its excerpts (in order) through each piece's snippets.
 
     The library's snippets must be in reading order within each piece (as :func:`scan_library` gives them).
+    ``reference`` (audio embeddings) is used when ``params.hub_weight`` > 0.
     """
     n = len(library_emb)
     aligner = SnippetAligner(library_emb, np.arange(n), np.zeros(n), np.asarray(library_piece)[np.arange(n)],
-                             n_pieces, params)
+                             n_pieces, params, reference)
     ranks = []
     for z, true in zip(query_emb, query_piece):
         aligner.reset()
