@@ -567,10 +567,11 @@ def _align_decision_grid(library, encoder, p0: EngineParams, queries: Sequence[Q
 
 def fit_align(library, encoder, base: EngineParams, queries: Sequence[Query], obs,
               reference: np.ndarray | None = None, decays: Sequence[float] = (0.93, 0.97),
-              jumps: Sequence[float] = (6.0, 12.0), hubs: Sequence[float] = (0.5, 1.0)
-              ) -> tuple[float, EngineParams, dict]:
+              jumps: Sequence[float] = (6.0, 12.0), hubs: Sequence[float] = (0.5, 1.0),
+              releases: Sequence[float] = (0.15, 0.05, 0.0)) -> tuple[float, EngineParams, dict]:
     """Grid search of the alignment method: path recursion, then temperature / unknown level / margin / threshold,
-    then (with reference audio) how much snippet hubness to take off, at the best recursion.
+    then (with reference audio) how much snippet hubness to take off, at the best recursion, then how low
+    the confidence of a named piece may fall before it is released (below the default only).
 
     The "not sure" score is searched two ways: an absolute path score (quantiles
     of the best path scores on audio not in the library) and, optionally, a
@@ -591,6 +592,17 @@ def fit_align(library, encoder, base: EngineParams, queries: Sequence[Query], ob
             cand = _align_decision_grid(library, encoder, p0, queries, obs, reference)
             if cand is not None and cand[0] > best[0]:
                 best = cand
+    # how sure the engine must stay to keep a piece it has named: the grid keeps the default;
+    # releasing too eagerly blanks the highlight whenever the runner-up draws near
+    dec = best[1].align_decision
+    for rel in releases:
+        if rel >= dec.release_threshold:
+            continue
+        p = replace(best[1], align_decision=replace(dec, release_threshold=rel))
+        engine = Engine(library, encoder, p, reference)  # the reference counts only with hub_weight > 0
+        score, summ = objective(evaluate({"align": engine}, queries, obs)["align"])
+        if score > best[0]:
+            best = (score, p, {"objective": round(score, 4), "align": summ})
     return best
 
 

@@ -105,3 +105,4 @@ def test_align_fit_returns_what_it_measured_and_beats_the_defaults() -> None:
     default, _ = objective(evaluate({"align": Engine(lib, enc, replace(EngineParams(), method="align"))},
                                     queries, obs)["align"])
     assert score >= default
+    assert params.align_decision.release_threshold <= EngineParams().align_decision.release_threshold
