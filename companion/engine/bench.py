@@ -407,6 +407,9 @@ class MethodStats:
     false_ids: int = 0
     strangers: int = 0
     wrong_ids: int = 0
+    after_id: dict[str, int] = field(default_factory=dict)
+    """Hops after identification by what was shown: right, blank (not sure), previous / next / other
+    system of the right piece, wrong piece -- says whether following lags, jumps or lets go."""
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -427,6 +430,8 @@ class MethodStats:
         out["system_right_after_id"] = round(self.follow_ok / self.follow_n, 3) if self.follow_n else None
         out["system_hops"] = self.follow_n
         out["system_right_overall"] = round(self.follow_ok / self.stream_hops, 3) if self.stream_hops else None
+        if self.follow_n:
+            out["after_id"] = {k: round(self.after_id.get(k, 0) / self.follow_n, 3) for k in AFTER_ID_KINDS}
         out["false_identification"] = round(self.false_ids / self.strangers, 3) if self.strangers else None
         out["strangers"] = self.strangers
         return out
@@ -475,10 +480,23 @@ def evaluate(engines: dict[str, Engine], queries: Sequence[Query],
                     if q.truth[f] < 0:
                         continue
                     st.follow_n += 1
-                    st.follow_ok += (u.status is Status.IDENTIFIED and u.position is not None
-                                     and u.position.document_id == engine.layout.documents[q.doc_index].id
-                                     and u.position.index == int(q.truth[f]))
+                    kind = _shown(u, engine.layout.documents[q.doc_index].id, int(q.truth[f]))
+                    st.after_id[kind] = st.after_id.get(kind, 0) + 1
+                    st.follow_ok += kind == "right"
     return stats
+
+
+AFTER_ID_KINDS = ("right", "blank", "previous_system", "next_system", "other_system", "wrong_piece")
+
+
+def _shown(u: EngineUpdate, document_id: int, system: int) -> str:
+    """What one update showed, against the system being played (one of :data:`AFTER_ID_KINDS`)."""
+    if u.status is not Status.IDENTIFIED or u.position is None:
+        return "blank"
+    if u.position.document_id != document_id:
+        return "wrong_piece"
+    d = u.position.index - system
+    return {0: "right", -1: "previous_system", 1: "next_system"}.get(d, "other_system")
 
 
 def _time_to_identify(updates: list[EngineUpdate], q: Query, engine: Engine) -> float:
@@ -844,6 +862,9 @@ def format_report(result: dict[str, Any]) -> str:
                          f"identified {t['identified']}, wrong piece first {t['wrong_piece_first']}")
             lines.append(f"    system right after identification: {s['system_right_after_id']} ({s['system_hops']} hops); "
                          f"over whole streams: {s.get('system_right_overall')}")
+            if s.get("after_id"):
+                lines.append("    after identification: " + ", ".join(f"{k.replace('_', ' ')} {v}"
+                                                                      for k, v in s["after_id"].items()))
             lines.append(f"    false identification (not in library): {s['false_identification']} (n={s['strangers']})")
         for group, methods in a.get("by_group", {}).items():
             lines.append(f"  group {group}:")

@@ -48,6 +48,25 @@ def test_benchmark_scores_methods_side_by_side() -> None:
     assert align["time_to_identify"]["median_s"] <= 12.0
     # over whole streams the hops before identification count as not followed
     assert 0 < align["system_right_overall"] < align["system_right_after_id"]
+    # what was shown after identification: the shares add up, "right" is the system accuracy
+    after = align["after_id"]
+    assert set(after) == {"right", "blank", "previous_system", "next_system", "other_system", "wrong_piece"}
+    assert abs(sum(after.values()) - 1.0) < 0.01 and after["right"] == align["system_right_after_id"]
+
+
+def test_what_an_update_showed_is_classified_against_the_system_played() -> None:
+    from companion.engine.bench import _shown
+    from companion.engine.results import EngineUpdate, Position, Status
+
+    def shown(doc: int, index: int) -> EngineUpdate:
+        return EngineUpdate(1.0, Status.IDENTIFIED, (), Position(doc, "p.pdf", "t", 0, index, index, 0.9), 0.1)
+
+    assert _shown(shown(7, 3), 7, 3) == "right"
+    assert _shown(shown(7, 2), 7, 3) == "previous_system"
+    assert _shown(shown(7, 4), 7, 3) == "next_system"
+    assert _shown(shown(7, 9), 7, 3) == "other_system"
+    assert _shown(shown(8, 3), 7, 3) == "wrong_piece"
+    assert _shown(EngineUpdate(1.0, Status.UNSURE, (), None, 0.5), 7, 3) == "blank"
 
 
 def test_platt_calibration_fixes_overconfidence() -> None:
