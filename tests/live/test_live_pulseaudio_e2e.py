@@ -34,7 +34,7 @@ SINK = "companion_test"
 DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
 DEMO_EXCERPT_S = (35.0, 35.0)
 """The part of the demo recording played into the sink (start, seconds): a pianist starting mid-piece.
-Offline, with the shipped parameters, the engine names the piece about 20 s into this excerpt and then
+Offline, with the shipped parameters, the engine names the piece about 10 s into this excerpt and then
 highlights the system being played (``companion identify resources/demo/recording.ogg --start 35
 --duration 35``); docs/benchmarks.md has the measured numbers."""
 
