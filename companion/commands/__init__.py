@@ -9,6 +9,7 @@ callable ``(args, config) -> int``.
 COMMAND_MODULES: list[str] = [
     "companion.commands.bench_audio",
     "companion.commands.bench_listen",
+    "companion.commands.cca",
     "companion.commands.data",
     "companion.commands.demo",
     "companion.commands.evaluate",

@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=int, default=25, help="nearest neighbours voting per excerpt")
     p.add_argument("--out", metavar="DIR", default="out/eval", help="where eval.json and ranks.png go")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-cca", action="store_true",
+                   help="embed without the model's CCA projection (when it has one; see `companion cca`)")
     p.add_argument("--json", action="store_true", help="print the JSON result")
     p.set_defaults(func=run)
 
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         Path(args.passages) if args.passages else None,
         args.split, args.candidates, args.excerpts, args.top, 0, Path(args.out), args.threads,
         Path(args.scans) if args.scans else None, Path(args.scan_queries) if args.scan_queries else None,
-        args.query_seconds, args.scan_systems,
+        args.query_seconds, args.scan_systems, not args.no_cca,
     )
     if args.json:
         print(json.dumps(result, indent=1))

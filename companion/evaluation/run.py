@@ -13,6 +13,7 @@ import torch
 from companion.errors import CompanionError
 from companion.evaluation.plot import plot_rank_distributions
 from companion.evaluation.retrieval import passage_retrieval, piece_identification, snippet_retrieval
+from companion.models.cca import apply_cca
 from companion.models.checkpoint import load_model, weights_hash
 from companion.models.encoders import SHEET_SHAPE, SnippetModel
 from companion.models.passage import PassageModel
@@ -31,6 +32,14 @@ def _embedder(fn, batch: int = 512):
                     t = t.float()
                 out.append(fn(t).numpy())
         return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+    return run
+
+
+def _with_cca(fn, mean: torch.Tensor, proj: torch.Tensor):
+    def run(x: np.ndarray) -> np.ndarray:
+        z = fn(x)
+        return apply_cca(z, mean, proj) if len(z) else z
 
     return run
 
@@ -67,6 +76,7 @@ def evaluate(
     scan_queries: Path | None = None,
     query_seconds: float = 30.0,
     scan_systems: str = "detected",
+    use_cca: bool = True,
 ) -> dict[str, Any]:
     torch.set_num_threads(max(1, threads))
     t0 = time.perf_counter()
@@ -80,6 +90,10 @@ def evaluate(
     }
     plots: dict[str, list[int]] = {}
     es, ea = _embedder(model.embed_sheet), _embedder(model.embed_audio)
+    cca = (ckpt.get("extra") or {}).get("cca") if use_cca else None
+    if cca is not None:  # as the app embeds (companion.models.embedder.Embedder)
+        es, ea = _with_cca(es, cca["y_mean"], cca["y_proj"]), _with_cca(ea, cca["x_mean"], cca["x_proj"])
+    result["snippet_model"]["cca"] = (ckpt.get("extra") or {}).get("cca_fit", True) if cca is not None else None
     reference: np.ndarray | None = None
     if pairs_dir is not None:
         pairs = PairSet.load(pairs_dir)
