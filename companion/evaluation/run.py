@@ -143,9 +143,14 @@ def evaluate(
                 (s, ls), (a, la) = task.sequences(pidx[i : i + 32], None, False)
                 zs.append(pmodel.sheet(s, ls).numpy())
                 za.append(pmodel.audio(a, la).numpy())
-        pr = passage_retrieval(np.concatenate(za), np.concatenate(zs), candidates, seed)
+        z_a, z_s = np.concatenate(za), np.concatenate(zs)
+        pcca = (pckpt.get("extra") or {}).get("cca") if use_cca else None
+        if pcca is not None:  # as the app embeds passages
+            z_a, z_s = apply_cca(z_a, pcca["x_mean"], pcca["x_proj"]), apply_cca(z_s, pcca["y_mean"], pcca["y_proj"])
+        pr = passage_retrieval(z_a, z_s, candidates, seed)
         result["passage_retrieval"] = {k: v for k, v in pr.items() if k != "ranks"}
-        result["passage_model"] = {"path": str(passage_model), "version": weights_hash(pckpt["state_dict"])}
+        result["passage_model"] = {"path": str(passage_model), "version": weights_hash(pckpt["state_dict"]),
+                                   "cca": (pckpt.get("extra") or {}).get("cca_fit", True) if pcca is not None else None}
         plots["passage audio→sheet"] = pr["ranks"]["audio_to_sheet"]
         plots["passage sheet→audio"] = pr["ranks"]["sheet_to_audio"]
     if scans_dir is not None and scan_queries is not None:

@@ -5,7 +5,7 @@ modalities into maximally correlated coordinates; Dorfer et al. report a small
 retrieval gain. The projection is stored in the checkpoint's ``extra`` (with a
 summary of the fit, ``cca_fit``), applied by
 :class:`~companion.models.embedder.Embedder` and by ``companion eval``; ``companion
-cca`` fits it (:func:`refit_snippet_checkpoint`).
+cca`` fits it (:func:`refit_checkpoint`), for snippet and passage models.
 """
 
 from __future__ import annotations
@@ -65,75 +65,112 @@ def _mean_mrr(za: np.ndarray, zs: np.ndarray) -> float:
     return float((np.mean(1.0 / r_as) + np.mean(1.0 / r_sa)) / 2)
 
 
-def refit_snippet_checkpoint(
+class _Data:
+    """What a refit needs from a model and its data: row indices per split and embeddings of rows."""
+
+    def __init__(self, ckpt: dict[str, Any], data_dir: Path, batch: int) -> None:
+        from companion.errors import CompanionError
+        from companion.models.checkpoint import build_model
+        from companion.training.data import PairSet, PassageSet
+
+        model = build_model(ckpt["kind"], ckpt["arch"])
+        model.load_state_dict(ckpt["state_dict"])
+        self.model = model.eval()
+        self.kind = ckpt["kind"]
+        self.batch = batch
+        data_dir = Path(data_dir)
+        if self.kind == "snippet":
+            self.pairs = PairSet.load(data_dir, mmap=True)
+            self.piece = self.pairs.piece
+            self.dim = int(ckpt["arch"]["audio"]["embed_dim"])
+        elif self.kind == "passage":
+            from companion.training.config import TrainConfig
+            from companion.training.trainer import PassageTask
+
+            folder = data_dir / "passages" if (data_dir / "passages").is_dir() else data_dir
+            self.passages = PassageSet.load(folder)
+            self.piece = self.passages.piece
+            self.task = PassageTask.__new__(PassageTask)  # only its sequence cutting
+            self.task.cfg = TrainConfig(mode="passage", data=str(folder), batch_size=2)
+            self.task.passages, self.task.model = self.passages, self.model
+            self.dim = int(ckpt["arch"]["embed_dim"])
+        else:
+            raise CompanionError(f"no CCA for {self.kind} models")
+
+    def indices(self, split: str) -> np.ndarray:
+        return (self.pairs if self.kind == "snippet" else self.passages).indices(split)
+
+    def embed(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(audio, sheet) embeddings of ``rows``, as evaluation embeds them (centred, no augmentation)."""
+        za, zs = [], []
+        with torch.inference_mode():
+            if self.kind == "snippet":
+                for i in range(0, len(rows), self.batch):
+                    r = rows[i : i + self.batch]
+                    za.append(self.model.embed_audio(torch.from_numpy(np.asarray(self.pairs.centre_audio(r), np.float32))).numpy())
+                    zs.append(self.model.embed_sheet(torch.from_numpy(np.ascontiguousarray(self.pairs.centre_sheet(r)))).numpy())
+            else:
+                for i in range(0, len(rows), 32):
+                    (s, ls), (a, la) = self.task.sequences(rows[i : i + 32], None, False)
+                    za.append(self.model.audio(a, la).numpy())
+                    zs.append(self.model.sheet(s, ls).numpy())
+        if not za:
+            return np.zeros((0, self.dim), np.float32), np.zeros((0, self.dim), np.float32)
+        return np.concatenate(za), np.concatenate(zs)
+
+
+def refit_checkpoint(
     model_path: Path,
-    pairs_dir: Path,
+    data_dir: Path,
     out_path: Path | None = None,
     split: str = "train",
-    max_pairs: int = 60000,
+    max_items: int = 60000,
     reg: float | None = None,
     seed: int = 0,
     batch: int = 512,
     valid_split: str = "valid",
-    valid_pairs: int = 2000,
+    valid_items: int = 2000,
 ) -> dict[str, Any]:
-    """Fit CCA on the centred pairs of ``split`` and write the checkpoint with it.
+    """Fit CCA on the (audio, sheet) items of ``split`` and write the checkpoint with it.
 
-    Why the training split by default: the fit wants many pairs (on 2026-12-07, 20,000
-    training pairs gave test snippet MRR 0.306 where the 4,080 validation pairs gave
-    0.287, from 0.277 without CCA). ``reg=None`` picks the ridge among :data:`REGS` by
-    the snippet MRR (both directions) on up to ``valid_pairs`` pairs of ``valid_split``;
-    the summary records that MRR without CCA and for each ridge, so the file says what
-    the projection bought. The raw network embeds (a CCA already in the file is
-    replaced), the weights are untouched; returns the summary of the fit.
+    Items: a snippet model's centred pairs (``data_dir`` a prepared pairs folder) or a
+    passage model's system passages (the pairs folder's ``passages/`` or a passages
+    folder). Why the training split by default: the fit wants many items (on
+    2026-12-07, 20,000 training pairs gave test snippet MRR 0.306 where the 4,080
+    validation pairs gave 0.287, from 0.277 without CCA). ``reg=None`` picks the ridge
+    among :data:`REGS` by the MRR (both directions) on up to ``valid_items`` items of
+    ``valid_split``; the summary records that MRR without CCA and for each ridge, so
+    the file says what the projection bought. The raw network embeds (a CCA already
+    in the file is replaced), the weights are untouched; returns the summary.
     """
     from companion.errors import CompanionError
-    from companion.models.checkpoint import atomic_torch_save, build_model, read_checkpoint
-    from companion.models.encoders import SnippetModel
-    from companion.training.data import PairSet
+    from companion.models.checkpoint import atomic_torch_save, read_checkpoint
 
     ckpt = read_checkpoint(model_path)
-    if ckpt["kind"] != "snippet":
-        raise CompanionError(f"{model_path} holds a {ckpt['kind']} model; CCA applies to snippet models")
-    model = build_model("snippet", ckpt["arch"])
-    model.load_state_dict(ckpt["state_dict"])
-    model.eval()
-    assert isinstance(model, SnippetModel)
-    pairs = PairSet.load(Path(pairs_dir), mmap=True)
-    idx = pairs.indices(split)
-    if len(idx) > max_pairs:
-        idx = np.sort(np.random.default_rng(seed).choice(idx, size=max_pairs, replace=False))
-    dim = int(model.cfg.audio.embed_dim)
-    if len(idx) < 2 * dim:
-        raise CompanionError(f"split {split!r} of {pairs_dir} has {len(idx)} pairs; CCA needs at least {2 * dim}")
-
-    def embed(fn, x_of, rows: np.ndarray) -> np.ndarray:
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(rows), batch):
-                x = np.ascontiguousarray(x_of(rows[i : i + batch]))
-                t = torch.from_numpy(x)
-                out.append(fn(t.float() if t.dtype == torch.float16 else t).numpy())
-        return np.concatenate(out)
-
-    za = embed(model.embed_audio, pairs.centre_audio, idx)
-    zs = embed(model.embed_sheet, pairs.centre_sheet, idx)
-    fit: dict[str, Any] = {"pairs_dir": str(pairs_dir), "split": split, "pairs": int(len(idx)),
-                           "pieces": int(len(np.unique(pairs.piece[idx]))), "seed": int(seed)}
-    vidx = pairs.indices(valid_split)
-    if len(vidx) > valid_pairs:
-        vidx = np.sort(np.random.default_rng(seed + 1).choice(vidx, size=valid_pairs, replace=False))
+    data = _Data(ckpt, Path(data_dir), batch)
+    idx = data.indices(split)
+    if len(idx) > max_items:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, size=max_items, replace=False))
+    what = "pairs" if data.kind == "snippet" else "passages"
+    if len(idx) < 2 * data.dim:
+        raise CompanionError(f"split {split!r} of {data_dir} has {len(idx)} {what}; "
+                             f"CCA needs at least {2 * data.dim}")
+    za, zs = data.embed(idx)
+    fit: dict[str, Any] = {"data_dir": str(data_dir), "kind": data.kind, "split": split, "items": int(len(idx)),
+                           "pieces": int(len(np.unique(data.piece[idx]))), "seed": int(seed)}
     if reg is None:
+        vidx = data.indices(valid_split)
+        if len(vidx) > valid_items:
+            vidx = np.sort(np.random.default_rng(seed + 1).choice(vidx, size=valid_items, replace=False))
         if len(vidx) < 2:
-            raise CompanionError(f"no {valid_split!r} pairs in {pairs_dir} to choose the ridge on; give reg")
-        va = embed(model.embed_audio, pairs.centre_audio, vidx)
-        vs = embed(model.embed_sheet, pairs.centre_sheet, vidx)
+            raise CompanionError(f"no {valid_split!r} {what} in {data_dir} to choose the ridge on; give reg")
+        va, vs = data.embed(vidx)
         scores = {"none": _mean_mrr(va, vs)}
         for r in REGS:
             c = fit_cca(za, zs, r)
             scores[f"{r:g}"] = _mean_mrr(apply_cca(va, c["x_mean"], c["x_proj"]), apply_cca(vs, c["y_mean"], c["y_proj"]))
         reg = max(REGS, key=lambda r: scores[f"{r:g}"])
-        fit["valid"] = {"split": valid_split, "pairs": int(len(vidx)),
+        fit["valid"] = {"split": valid_split, "items": int(len(vidx)),
                         "mrr": {k: round(v, 4) for k, v in scores.items()}}
     cca = fit_cca(za, zs, reg)
     corr = cca["corr"].numpy()

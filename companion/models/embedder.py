@@ -42,6 +42,10 @@ def _check(x: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:
     return x
 
 
+def _tensors_hash(d: dict) -> str:
+    return weights_hash({k: v for k, v in d.items() if isinstance(v, torch.Tensor)})
+
+
 class Embedder:
     """Embeds sheet snippets, audio excerpts and passages with the active models."""
 
@@ -73,6 +77,7 @@ class Embedder:
         self.cca = ckpt.get("extra", {}).get("cca") if use_cca else None
         self.passage: PassageModel | None = None
         self.passage_info: dict | None = None
+        self.passage_cca: dict | None = None
         passage_path = self.models_dir / passage_file
         hashes = [weights_hash(ckpt["state_dict"])]
         if passage_path.is_file():
@@ -80,8 +85,12 @@ class Embedder:
             if isinstance(pmodel, PassageModel):
                 self.passage, self.passage_info = pmodel, pckpt
                 hashes.append(weights_hash(pckpt["state_dict"]))
+                self.passage_cca = (pckpt.get("extra") or {}).get("cca") if use_cca else None
+        # the projections themselves, not just their presence: a refitted CCA re-embeds the library
         if self.cca is not None:
-            hashes.append("cca")
+            hashes.append("cca:" + _tensors_hash(self.cca))
+        if self.passage_cca is not None:
+            hashes.append("passage-cca:" + _tensors_hash(self.passage_cca))
         self.model_version = hashlib.sha256("/".join(hashes).encode()).hexdigest()[:16]
 
     @property
@@ -141,7 +150,7 @@ class Embedder:
                 raise CompanionError(
                     f"sheet passage: expected (n, {h}, {w}) snippets or a {h}-px high strip, got {s.shape}"
                 )
-        return self._embed_sequences(lambda x, n: model.sheet(x, n), seqs, model.cfg.embed_dim)
+        return self._passage_cca(self._embed_sequences(lambda x, n: model.sheet(x, n), seqs, model.cfg.embed_dim), "y")
 
     def embed_audio_passages(self, spectrograms: Sequence[np.ndarray]) -> np.ndarray:
         """Spectrograms ``(frames, 92)`` (log-filtered, as the audio module gives them) -> (N, 64)."""
@@ -157,7 +166,12 @@ class Embedder:
             if not np.all(np.isfinite(s)):
                 raise CompanionError("audio passage: spectrogram contains NaN or infinite values")
             seqs.append(cut_windows(torch.from_numpy(np.ascontiguousarray(s)), PASSAGE_AUDIO_SHAPE[1], model.cfg.audio_hop))
-        return self._embed_sequences(lambda x, n: model.audio(x, n), seqs, model.cfg.embed_dim)
+        return self._passage_cca(self._embed_sequences(lambda x, n: model.audio(x, n), seqs, model.cfg.embed_dim), "x")
+
+    def _passage_cca(self, z: np.ndarray, side: str) -> np.ndarray:
+        if self.passage_cca is None or not len(z):
+            return z
+        return apply_cca(z, self.passage_cca[f"{side}_mean"], self.passage_cca[f"{side}_proj"])
 
     def _embed_sequences(self, fn, seqs: list[torch.Tensor], dim: int) -> np.ndarray:
         if not seqs:
