@@ -77,6 +77,8 @@ def run_train(args: argparse.Namespace, cfg: Config) -> int:
                 bar[0].close()
                 bar.clear()
             print(f"{p.message}  loss {p.loss:.3f}  lr {p.lr:.1e}  {p.pairs_per_s:.0f} pairs/s", flush=True)
+        elif p.phase == "cca":
+            print(p.message, flush=True)
 
     def on_term(signum, frame) -> None:  # SIGTERM: save and stop like a cancel
         cancel.set()

