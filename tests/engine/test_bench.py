@@ -125,3 +125,16 @@ def test_align_fit_returns_what_it_measured_and_beats_the_defaults() -> None:
                                     queries, obs)["align"])
     assert score >= default
     assert params.align_decision.release_threshold <= EngineParams().align_decision.release_threshold
+
+
+def test_fit_strangers_tile_the_whole_piece():
+    fps = 20.0
+    spec = np.zeros((int(95 * fps), 92), np.float32)
+    spec[:, 0] = np.arange(len(spec))  # frame numbers: where each window starts
+    stranger = PieceAudio(None, spec, [])
+    queries = make_queries([stranger], per_piece=2, seed=0, stranger_hop_s=10.0)
+    assert [q.kind for q in queries] == ["stranger"] * 7  # every window lies inside the 95 s
+    assert [int(q.spec[0, 0]) for q in queries] == [int(s * fps) for s in range(0, 61, 10)]
+    assert all(len(q.spec) == int(30 * fps) for q in queries)
+    random = make_queries([stranger], per_piece=2, seed=0, strangers_per_piece=5)
+    assert len(random) == 5
