@@ -138,3 +138,41 @@ def test_fit_strangers_tile_the_whole_piece():
     assert all(len(q.spec) == int(30 * fps) for q in queries)
     random = make_queries([stranger], per_piece=2, seed=0, strangers_per_piece=5)
     assert len(random) == 5
+
+
+def test_recorded_path_recursion_replays_to_the_same_scores() -> None:
+    """The fit replays a recorded recursion instead of running it: it must score exactly the same."""
+    from dataclasses import replace
+
+    from companion.engine.align import AlignTrace
+    from companion.engine.bench import record_align_traces
+
+    enc = ToyEncoder()
+    pieces = make_pieces(4, 6, seed=7)
+    lib = build_library(pieces[:3], enc)
+    sys_s = CHORDS_PER_SYSTEM * CHORD_S / 0.9
+    audio_pieces = []
+    for i, _ in enumerate(pieces):
+        audio, _ = perform(pieces, [(i, s) for s in range(6)], seed=40 + i)
+        spec = spectrogram(audio)
+        spec[len(spec) // 2 : len(spec) // 2 + 30] = 0.0  # a pause: the recursion resets mid-query
+        audio_pieces.append(PieceAudio(i if i < 3 else None, spec, [(s * sys_s, (s + 1) * sys_s, s) for s in range(6)]))
+    queries = make_queries(audio_pieces, per_piece=1, seed=3, strangers_per_piece=2)
+    obs = [Engine(lib, enc).observe_all(q.spec) for q in queries]
+    params = replace(EngineParams(), method="align")
+    traces = record_align_traces(Engine(lib, enc, params), obs)
+    assert len(traces) == len(queries) and all(isinstance(t, AlignTrace) for t in traces)
+    for dec in (params.align_decision, replace(params.align_decision, margin=1.0, temperature=0.5)):
+        p = replace(params, align_decision=dec)
+        live = evaluate({"align": Engine(lib, enc, p)}, queries, obs)["align"].summary()
+        replayed = evaluate({"align": Engine(lib, enc, p)}, queries, obs, {"align": traces})["align"].summary()
+        assert replayed == live
+    # a trace is one query's record: asking it for more updates than it saw is an error, not a guess
+    short = AlignTrace(np.zeros((1, 3)), np.zeros((1, 3), np.int64))
+    short.update(np.zeros(4))
+    try:
+        short.update(np.zeros(4))
+    except IndexError:
+        pass
+    else:
+        raise AssertionError("an exhausted trace must not replay")
