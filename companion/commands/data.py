@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--page-width", type=int, default=1200, help="stored page width in pixels")
     b.add_argument("--no-audio", action="store_true", help="do not keep audio.flac (spectrograms only)")
     b.add_argument("--limit", type=int, default=0, help="build at most N pieces (0: all)")
+    b.add_argument("--splits", default="",
+                   help="build only the pieces of these splits, e.g. 'test' (default: all; splits are by work)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     b.set_defaults(func=run_build)
 
@@ -104,10 +106,15 @@ def run_build(args: argparse.Namespace, cfg: Config) -> int:
         held_out_soundfont=args.held_out_soundfont, tempo_range=_pair(args.tempo),
         fonts=tuple(f.strip() for f in args.fonts.split(",") if f.strip()),
         page_width_px=args.page_width, evaluation=args.evaluation, keep_audio=not args.no_audio)
+    only = {x.strip() for x in args.splits.split(",") if x.strip()}
+    unknown = only - {"train", "valid", "test"}
+    if unknown:
+        raise DataError(f"unknown split(s) {', '.join(sorted(unknown))}: choose from train, valid, test")
     summary = build(sources, opts, workers=max(1, args.workers), exclude_list=args.exclude_list,
-                    progress=not args.no_progress)
+                    progress=not args.no_progress, only_splits=only or None)
+    other = f", {summary.other_splits} of other splits left out" if only else ""
     print(f"built {summary.built}, unchanged {summary.skipped_unchanged}, failed {len(summary.failed)}, "
-          f"excluded {len(summary.excluded)} in {summary.seconds:.0f} s")
+          f"excluded {len(summary.excluded)}{other} in {summary.seconds:.0f} s")
     for f in summary.failed:
         print(f"  failed: {f['piece']}: {f['reason']}")
     return run_summary(argparse.Namespace(corpus=args.out, json=False), cfg)

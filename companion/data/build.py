@@ -23,7 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Collection, Protocol
 
 import numpy as np
 
@@ -78,6 +78,8 @@ class BuildSummary:
     """Pieces this run had to build (not unchanged, not excluded)."""
     cancelled: bool = False
     """The cancel event stopped the run; finished pieces are kept and the next build resumes."""
+    other_splits: int = 0
+    """Pieces left out because their split was not asked for (``only_splits``)."""
 
 
 class CancelEvent(Protocol):
@@ -145,8 +147,13 @@ def select(sources: list[Source], opts: BuildOptions,
 
 def build(sources: list[Source], opts: BuildOptions, workers: int = 1,
           exclude_list: Path | None = None, progress: bool = True,
-          on_piece: PieceProgress | None = None, cancel: CancelEvent | None = None) -> BuildSummary:
+          on_piece: PieceProgress | None = None, cancel: CancelEvent | None = None,
+          only_splits: Collection[str] | None = None) -> BuildSummary:
     """Build every selected piece into ``opts.out`` (see docs/corpus-format.md).
+
+    ``only_splits`` builds only the pieces of those splits (the split is a pure
+    function of the work and the seed, so the rest can be built later and the
+    splits stay the same).
 
     ``cancel`` (a ``threading``/``multiprocessing`` event) stops the run within
     a fraction of a second: the pieces in flight are abandoned (their worker
@@ -169,6 +176,9 @@ def build(sources: list[Source], opts: BuildOptions, workers: int = 1,
     for s in selected:
         key = piece_key(s, opts)
         split = "evaluation" if opts.evaluation else split_of(s.work, opts.seed, opts.split_fractions)
+        if only_splits and split not in only_splits:  # e.g. test pieces only, to measure (LilyPond is slow)
+            summary.other_splits += 1
+            continue
         meta = store.read_meta(pieces_dir / s.piece_id)
         if meta is not None and meta.get("key") == key:
             summary.skipped_unchanged += 1

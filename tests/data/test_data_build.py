@@ -324,3 +324,25 @@ def test_cancel_stops_the_pool_and_the_build_resumes(small_corpus, tmp_path, mon
     again = build(find_sources([src]), opts, workers=1, progress=False, on_piece=on_piece)
     assert not again.cancelled and again.built == 1 and again.skipped_unchanged == 1
     assert calls[-1][:2] == (1, 1) and "abc" in calls[-1][2]
+
+
+def test_only_the_requested_splits_are_built(small_corpus, tmp_path, capsys):
+    """Test pieces alone can be built to measure on (LilyPond costs ~5x verovio); the splits stay by work."""
+    from dataclasses import replace
+
+    from companion.cli import main
+    from companion.data.build import build, select, split_of
+    from companion.data.sources import find_sources
+
+    sources = find_sources([small_corpus["src"]])
+    opts = replace(small_corpus["opts"], out=tmp_path / "out")
+    kept, _ = select(sources, opts, None)
+    split = {s.piece_id: split_of(s.work, opts.seed, opts.split_fractions) for s in kept}
+    want = split[next(s for s in kept if s.kind == "humdrum").piece_id]
+    summary = build(sources, opts, progress=False, only_splits={want})
+    wanted = {pid for pid, sp in split.items() if sp == want}
+    assert summary.built == len(wanted) and not summary.failed
+    assert summary.other_splits == len(kept) - len(wanted)
+    assert {p.name for p in (tmp_path / "out" / "pieces").iterdir() if not p.name.startswith(".")} == wanted
+    assert main(["data", "build", str(small_corpus["src"]), "--out", str(tmp_path / "o"), "--splits", "tset"]) == 1
+    assert "unknown split(s) tset" in capsys.readouterr().err
