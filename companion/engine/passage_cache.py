@@ -5,8 +5,8 @@ runs a CNN on every window and a GRU over the sequence. Hops are 0.5 s, so a
 window seen now is seen again two hops later at the same absolute position:
 caching the CNN features by absolute end frame leaves one CNN window per hop
 (plus a GRU over a handful of steps) instead of one per window. The result is
-the same embedding as ``Embedder.embed_audio_passages`` on the same frames
-(checked in the tests); encoders without the internals this needs fall back
+the same embedding as ``Embedder.embed_audio_passages`` on the same frames,
+its CCA projection included (checked in the tests); encoders without the internals this needs fall back
 to that call.
 """
 
@@ -62,7 +62,10 @@ class PassageCache:
             z = F.normalize(audio.head(h[-1]), dim=-1)[0].numpy().astype(np.float32)
         while len(self._feats) > self.max_entries:
             self._feats.popitem(last=False)
-        return z
+        # the encoder's own projection (a CCA fitted after training), as embed_audio_passages applies it:
+        # without it the audio lands in another space than the library's passages (chance-level matches)
+        project = getattr(self.encoder, "project_audio_passages", None)
+        return np.asarray(project(z[None, :]), np.float32)[0] if callable(project) else z
 
 
 class _Null:

@@ -168,6 +168,14 @@ class Embedder:
             seqs.append(cut_windows(torch.from_numpy(np.ascontiguousarray(s)), PASSAGE_AUDIO_SHAPE[1], model.cfg.audio_hop))
         return self._passage_cca(self._embed_sequences(lambda x, n: model.audio(x, n), seqs, model.cfg.embed_dim), "x")
 
+    def project_audio_passages(self, z: np.ndarray) -> np.ndarray:
+        """The passage model's CCA projection of raw audio passage embeddings (identity without one).
+
+        Why public: the engine's incremental passage embedding
+        (:class:`~companion.engine.passage_cache.PassageCache`) runs the network's
+        parts itself and must land in the same space as the library's passages."""
+        return self._passage_cca(np.asarray(z, np.float32), "x")
+
     def _passage_cca(self, z: np.ndarray, side: str) -> np.ndarray:
         if self.passage_cca is None or not len(z):
             return z

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from companion.engine.passage_cache import PassageCache
@@ -14,11 +15,19 @@ from companion.models.encoders import SnippetModel
 from companion.models.passage import PassageModel
 
 
-def test_cached_windows_give_the_embedders_passage_embedding(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cca", [False, True], ids=["raw", "cca"])
+def test_cached_windows_give_the_embedders_passage_embedding(tmp_path: Path, cca: bool) -> None:
     torch.manual_seed(0)
     save_checkpoint(SnippetModel(), tmp_path / "snippet.pt")
-    save_checkpoint(PassageModel(), tmp_path / "passage.pt")
+    extra = {}
+    if cca:  # a passage model with its CCA projection (companion cca): the cache must apply it too
+        g = torch.Generator().manual_seed(1)
+        extra = {"cca": {side + "_" + k: (torch.randn(64, generator=g) * 0.1 if k == "mean" else
+                                          torch.randn(64, 64, generator=g))
+                         for side in ("x", "y") for k in ("mean", "proj")}}
+    save_checkpoint(PassageModel(), tmp_path / "passage.pt", extra=extra)
     emb = Embedder(tmp_path, threads=1)
+    assert (emb.passage_cca is not None) == cca
     cache = PassageCache(emb)
     assert cache.ok
     rng = np.random.default_rng(0)
