@@ -92,7 +92,8 @@ def train_job(mode: str, data: str, out_dir: str, epochs: int, batch_size: int, 
 
     progress(None, "Preparing data and model…")
     cfg = TrainConfig(mode=mode, data=data, out_dir=out_dir, epochs=epochs, batch_size=batch_size,
-                      steps_per_epoch=steps_per_epoch, valid_pairs=valid_pairs, threads=1)
+                      steps_per_epoch=steps_per_epoch, valid_pairs=valid_pairs, threads=1,
+                      cca=mode in ("snippet", "passage"))  # as the shipped models: the projection fitted at the end
 
     def forward(p: Any) -> None:
         done = (p.epoch + (p.step / p.steps if p.steps else 0.0)) / max(1, p.epochs)

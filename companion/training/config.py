@@ -74,8 +74,8 @@ class TrainConfig:
     cca: bool = False
     """Snippet and passage modes: when the run ends (done or early stop), fit a CCA projection into
     best.pt on the training split, its ridge chosen on the validation split (``companion cca``;
-    on 2026-12-07 it raised test snippet MRR 0.277 -> 0.317 and passage MRR 0.252 -> 0.299, but the
-    engine fitted on it named more pieces that are not in the library: off in the shipped recipes)."""
+    on 2026-12-07 it raised test snippet MRR 0.277 -> 0.317 and passage MRR 0.252 -> 0.299; the shipped
+    models carry it, and the shipped recipes and the GUI's training tab fit it)."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
