@@ -69,6 +69,14 @@ class TrainConfig:
     pairing and learned half as fast, docs/benchmarks.md "Crops that stay on their notes")."""
     sheet_max_shift: int = 3
     """Snippet mode: largest random offset (pixels, of 100) of the sheet crop; -1 = anywhere (+-10)."""
+    passage_audio_crop: list[int] = field(default_factory=list)
+    """Passage mode: [min, max] frames. With probability ``passage_crop_p`` a training passage's audio
+    is cut to a random window of that many frames somewhere inside its system, still paired with
+    the whole system's strip: the engine embeds the last few seconds of audio (3 s) and matches
+    them against whole systems, which a model trained on whole systems only does poorly. Validation
+    then also scores such windows (one per passage, ``(min + max) // 2`` frames) and the run's score
+    is the mean of both. [] = whole systems only."""
+    passage_crop_p: float = 0.5
     max_hours: float = 0.0
     """Stop (resumably) after this much wall time in this invocation; 0 = no limit."""
     cca: bool = False
@@ -121,6 +129,12 @@ class TrainConfig:
             raise ConfigError(f"lr_schedule must be plateau or cosine, not {self.lr_schedule!r}")
         if self.audio_max_shift < -1 or self.sheet_max_shift < -1:
             raise ConfigError("audio_max_shift and sheet_max_shift must be -1 (no bound) or >= 0")
+        if self.passage_audio_crop:
+            crop = self.passage_audio_crop
+            if len(crop) != 2 or not 20 <= int(crop[0]) <= int(crop[1]):
+                raise ConfigError("passage_audio_crop must be [min, max] frames with 20 <= min <= max (one 1-s window)")
+        if not 0.0 <= self.passage_crop_p <= 1.0:
+            raise ConfigError("passage_crop_p must be between 0 and 1")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

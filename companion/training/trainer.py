@@ -327,7 +327,24 @@ class PassageTask(_Task):
     def train_indices(self) -> np.ndarray:
         return self.train_idx
 
-    def sequences(self, idx: np.ndarray, gen: torch.Generator | None, augment: bool):
+    def _crop(self, spec: torch.Tensor, gen: torch.Generator | None, training: bool) -> torch.Tensor:
+        """A window of the system's audio (``passage_audio_crop``), as the engine embeds the last seconds."""
+        lo, hi = (int(v) for v in self.cfg.passage_audio_crop)
+        total = spec.shape[1]
+        if training:
+            if float(torch.rand(1, generator=gen)) >= self.cfg.passage_crop_p:
+                return spec
+            length = int(torch.randint(lo, hi + 1, (1,), generator=gen))
+        else:
+            length = (lo + hi) // 2
+        if total <= length:
+            return spec
+        start = int(torch.randint(0, total - length + 1, (1,), generator=gen))
+        return spec[:, start : start + length]
+
+    def sequences(self, idx: np.ndarray, gen: torch.Generator | None, augment: bool, crop: bool = False):
+        """Windowed strips and spectrograms; ``crop`` cuts the audio to a window inside the system
+        (random in training, one fixed-length window per passage from ``gen`` in validation)."""
         pc = self.model.cfg
         sw = pc.sheet.input_shape[1]
         aw = PASSAGE_AUDIO_SHAPE[1]
@@ -336,6 +353,8 @@ class PassageTask(_Task):
             strip = torch.from_numpy(self.passages.strip(int(i)).astype(np.float32) / 255.0)
             ws = cut_windows(1.0 - strip, sw, pc.sheet_hop)  # ink, zero-padded
             spec = torch.from_numpy(self.passages.spectrogram(int(i)))
+            if crop:
+                spec = self._crop(spec, gen, training=augment)
             wa = cut_windows(spec, aw, pc.audio_hop)
             if augment:
                 ws = 1.0 - augment_sheet(1.0 - ws, sw, self.saug, gen)
@@ -353,18 +372,29 @@ class PassageTask(_Task):
             self.model.audio(a.to(device), la)
 
     def batch_loss(self, idx, gen, device):
-        (s, ls), (a, la) = self.sequences(np.sort(idx), gen, self.cfg.augment)
+        (s, ls), (a, la) = self.sequences(np.sort(idx), gen, self.cfg.augment, crop=bool(self.cfg.passage_audio_crop))
         zs = self.model.sheet(s.to(device), ls)
         za = self.model.audio(a.to(device), la)
         return cross_modal_loss(za, zs, self.cfg)
 
     def validate(self, device):
-        zs, za = [], []
+        zs, za, zc = [], [], []
+        crop = bool(self.cfg.passage_audio_crop)
+        gen = torch.Generator().manual_seed(self.cfg.seed + 11)  # the same windows every epoch
         for i in range(0, len(self.valid_idx), 32):
-            (s, ls), (a, la) = self.sequences(self.valid_idx[i : i + 32], None, False)
+            chunk = self.valid_idx[i : i + 32]
+            (s, ls), (a, la) = self.sequences(chunk, None, False)
             zs.append(self.model.sheet(s.to(device), ls).float().cpu().numpy())
             za.append(self.model.audio(a.to(device), la).float().cpu().numpy())
-        return _direction_metrics(np.concatenate(za), np.concatenate(zs))
+            if crop:
+                _, (c, lc) = self.sequences(chunk, gen, False, crop=True)
+                zc.append(self.model.audio(c.to(device), lc).float().cpu().numpy())
+        metrics = _direction_metrics(np.concatenate(za), np.concatenate(zs))
+        if crop:
+            # audio windows of a few seconds against whole systems: what the engine asks of the model
+            metrics["audio_window"] = _direction_metrics(np.concatenate(zc), np.concatenate(zs))
+            metrics["score"] = 0.5 * (metrics["score"] + metrics["audio_window"]["score"])
+        return metrics
 
 
 # --------------------------------------------------------------------------- setup
@@ -376,6 +406,18 @@ def _load_init(model: nn.Module, spec: str, freeze: bool) -> list[str]:
     for path in [p.strip() for p in spec.split(",") if p.strip()]:
         ckpt = read_checkpoint(Path(path))
         mode = ckpt.get("recipe", {}).get("mode", "snippet")
+        if isinstance(model, PassageModel) and ckpt.get("kind") == "passage":
+            # a passage model continues from a passage model: CNNs, GRUs and heads (a fine-tune)
+            try:
+                model.load_state_dict(ckpt["state_dict"])
+            except RuntimeError as exc:
+                raise CheckpointError(f"{path}: passage model does not fit this architecture ({str(exc).splitlines()[0]})") from exc
+            if freeze:
+                for pw in ("sheet", "audio"):
+                    for p in getattr(model, pw).cnn.parameters():
+                        p.requires_grad_(False)
+            loaded.append(f"passage<-{Path(path).name}")
+            continue
         pathways = {"simclr-sheet": ["sheet"], "simclr-audio": ["audio"]}.get(mode, ["sheet", "audio"])
         sd = ckpt["state_dict"]
         for pw in pathways:

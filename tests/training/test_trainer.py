@@ -215,3 +215,36 @@ def test_a_run_with_cca_fits_the_projection_into_its_best_checkpoint(tmp_path):
                      cca=True), [seen.append], resume=False)
     assert res.status == "done" and "CCA not fitted" in [p for p in seen if p.phase == "cca"][-1].message
     assert "cca" not in read_checkpoint(res.best_path)["extra"]
+
+
+def test_passage_audio_windows_train_and_validate(tmp_path):
+    from companion.models.passage import PassageModel, PassageModelConfig
+    from companion.training.data import synthetic_passages
+    from companion.training.trainer import PassageTask
+
+    parch = {"sheet": TINY["sheet"], "audio": {"input_shape": [92, 20], "width": 4, "convs_per_block": 1}, "hidden": 8}
+    cfg = tiny(tmp_path, mode="passage", arch=parch, out_dir=str(tmp_path / "pw"), epochs=1, batch_size=8,
+               passage_audio_crop=[24, 48], passage_crop_p=1.0)
+    passages = synthetic_passages()
+    task = PassageTask(cfg, passages, PassageModel(PassageModelConfig.from_dict(parch)))
+    gen = torch.Generator().manual_seed(0)
+    spec = torch.from_numpy(passages.spectrogram(0))
+    lengths = {task._crop(spec, gen, training=True).shape[1] for _ in range(50)}
+    assert min(lengths) >= 24 and max(lengths) <= 48 and len(lengths) > 5
+    assert task._crop(spec, gen, training=False).shape[1] == 36
+    assert task._crop(spec[:, :30], gen, training=False).shape[1] == 30  # shorter than the window: whole
+    res = train(cfg, resume=False)
+    valid = res.history[-1]["valid"]
+    assert set(valid["audio_window"]) >= {"audio_to_sheet", "sheet_to_audio", "score"}
+    assert valid["score"] == pytest.approx(0.5 * (0.5 * (valid["audio_to_sheet"]["MRR"] + valid["sheet_to_audio"]["MRR"])
+                                                  + valid["audio_window"]["score"]))
+    with pytest.raises(ConfigError):
+        tiny(tmp_path, mode="passage", passage_audio_crop=[10, 40]).validate()
+    # a fine-tune: a passage run continues from a passage checkpoint, GRUs and heads included
+    from companion.training.trainer import _load_init
+
+    fresh = PassageModel(PassageModelConfig.from_dict(parch))
+    assert _load_init(fresh, str(res.best_path), freeze=True) == ["passage<-best.pt"]
+    trained = read_checkpoint(res.best_path)["state_dict"]
+    assert all(torch.equal(v, trained[k]) for k, v in fresh.state_dict().items())
+    assert not any(p.requires_grad for p in fresh.audio.cnn.parameters()) and fresh.audio.gru.weight_hh_l0.requires_grad
