@@ -12,6 +12,7 @@ COMMAND_MODULES: list[str] = [
     "companion.commands.cca",
     "companion.commands.data",
     "companion.commands.demo",
+    "companion.commands.ensemble",
     "companion.commands.evaluate",
     "companion.commands.gui",
     "companion.commands.identify",

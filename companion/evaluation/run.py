@@ -16,6 +16,7 @@ from companion.evaluation.retrieval import passage_retrieval, piece_identificati
 from companion.models.cca import apply_cca
 from companion.models.checkpoint import load_model, weights_hash
 from companion.models.encoders import SHEET_SHAPE, SnippetModel
+from companion.models.ensemble import SnippetEnsemble
 from companion.models.passage import PassageModel
 from companion.training.data import PairSet, PassageSet
 from companion.training.trainer import PassageTask
@@ -81,7 +82,7 @@ def evaluate(
     torch.set_num_threads(max(1, threads))
     t0 = time.perf_counter()
     model, ckpt = load_model(snippet_model)
-    if not isinstance(model, SnippetModel):
+    if not isinstance(model, (SnippetModel, SnippetEnsemble)):
         raise CompanionError(f"{snippet_model} is not a snippet model")
     result: dict[str, Any] = {
         "split": split,

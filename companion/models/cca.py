@@ -84,7 +84,7 @@ class _Data:
         if self.kind == "snippet":
             self.pairs = data if isinstance(data, PairSet) else PairSet.load(Path(data), mmap=True)
             self.piece = self.pairs.piece
-            self.dim = int(ckpt["arch"]["audio"]["embed_dim"])
+            self.dim = int(getattr(self.model, "embed_dim"))
         elif self.kind == "passage":
             from companion.training.config import TrainConfig
             from companion.training.trainer import PassageTask

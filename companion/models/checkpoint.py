@@ -30,6 +30,7 @@ from torch import nn
 from companion import __version__
 from companion.errors import CompanionError
 from companion.models.encoders import SnippetModel, SnippetModelConfig
+from companion.models.ensemble import SnippetEnsemble, SnippetEnsembleConfig, is_ensemble_arch
 from companion.models.passage import PassageModel, PassageModelConfig
 
 FORMAT = "companion-checkpoint"
@@ -44,6 +45,8 @@ class CheckpointError(CompanionError):
 def build_model(kind: str, arch: dict[str, Any]) -> nn.Module:
     """Instantiate an (untrained) model of ``kind`` from its architecture dict."""
     if kind == "snippet":
+        if is_ensemble_arch(arch):
+            return SnippetEnsemble(SnippetEnsembleConfig.from_dict(arch))
         return SnippetModel(SnippetModelConfig.from_dict(arch))
     if kind == "passage":
         return PassageModel(PassageModelConfig.from_dict(arch))

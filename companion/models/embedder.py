@@ -21,6 +21,7 @@ from companion.errors import CompanionError
 from companion.models.cca import apply_cca
 from companion.models.checkpoint import load_model, weights_hash
 from companion.models.encoders import AUDIO_SHAPE, SHEET_SHAPE, SnippetModel
+from companion.models.ensemble import SnippetEnsemble
 from companion.models.passage import PASSAGE_AUDIO_SHAPE, PassageModel, cut_windows
 
 SNIPPET_FILE = "snippet.pt"
@@ -70,9 +71,9 @@ class Embedder:
         self.batch_size = batch_size
         self._lock = threading.Lock()
         model, ckpt = load_model(snippet_path)
-        if not isinstance(model, SnippetModel):
+        if not isinstance(model, (SnippetModel, SnippetEnsemble)):
             raise ModelNotFoundError(f"{snippet_path} holds a {ckpt['kind']} model, not a snippet model")
-        self.snippet: SnippetModel = model
+        self.snippet: SnippetModel | SnippetEnsemble = model
         self.snippet_info = ckpt
         self.cca = ckpt.get("extra", {}).get("cca") if use_cca else None
         self.passage: PassageModel | None = None
@@ -95,7 +96,7 @@ class Embedder:
 
     @property
     def snippet_dim(self) -> int:
-        return int(self.snippet.cfg.sheet.embed_dim)
+        return int(self.snippet.embed_dim)
 
     def _batched(self, fn, x: np.ndarray) -> np.ndarray:
         outs = []

@@ -173,6 +173,10 @@ class SnippetModel(nn.Module):
         self.sheet = ConvEncoder(self.cfg.sheet)
         self.audio = ConvEncoder(self.cfg.audio)
 
+    @property
+    def embed_dim(self) -> int:
+        return int(self.cfg.sheet.embed_dim)
+
     def embed_sheet(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 80, 100) uint8 pages or float [0, 1] -> (N, D) unit vectors."""
         return self.sheet(normalise_sheet(x))
