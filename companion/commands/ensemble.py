@@ -71,6 +71,8 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         valid = validation_metrics(out, Path(args.pairs), args.valid_pairs, args.seed)
         ckpt = read_checkpoint(out)
         ckpt["metrics"] = {"valid": valid}
+        # where the metrics come from, as a training run records it (the training tab shows it)
+        ckpt["recipe"].update(data=str(args.pairs), valid_pairs=args.valid_pairs, seed=args.seed)
         atomic_torch_save(ckpt, out)
         summary["valid"] = {"MRR": [round(valid["audio_to_sheet"]["MRR"], 4), round(valid["sheet_to_audio"]["MRR"], 4)]}
         summary["cca"] = refit_checkpoint(out, Path(args.pairs), out)

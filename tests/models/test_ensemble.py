@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from companion.cli import main
+from companion.models.activate import describe_model
 from companion.evaluation.run import evaluate
 from companion.models.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
 from companion.models.embedder import Embedder
@@ -71,6 +72,8 @@ def test_ensemble_command_measures_and_fits_a_joint_cca(members, tmp_path, capsy
     summary = json.loads(capsys.readouterr().out)
     ckpt = read_checkpoint(out)
     assert ckpt["metrics"]["valid"]["audio_to_sheet"]["n"] == 60
+    info = describe_model(out)  # what the training tab shows beside a candidate
+    assert info.kind == "snippet" and info.mode == "snippet-ensemble" and "60 held-out items" in info.validation_data
     assert ckpt["extra"]["cca"]["x_proj"].shape == (48, 48) and summary["cca"]["kind"] == "snippet"
     # a changed ensemble (here: its CCA) is another model version to the library
     plain = tmp_path / "plain"
