@@ -1,4 +1,4 @@
-"""``companion ensemble``: join snippet models into one model file (and fit its CCA)."""
+"""``companion ensemble``: join snippet models into one model file."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "validation metrics, as training stores them) and fits a CCA over the joint "
                     "embedding like `companion cca`. Install it like any snippet model.",
     )
-    p.add_argument("members", nargs="+", metavar="MODEL", help="snippet model files (their own CCAs are not used)")
+    p.add_argument("members", nargs="+", metavar="MODEL", help="snippet model files (each with its CCA, if any)")
+    p.add_argument("--no-member-cca", action="store_true", help="leave out the CCAs the members carry")
     p.add_argument("--out", required=True, metavar="FILE", help="the ensemble model file to write")
-    p.add_argument("--pairs", metavar="DIR", help="prepared pairs folder: validation metrics and a CCA fit")
+    p.add_argument("--pairs", metavar="DIR", help="prepared pairs folder: measure on its validation pairs")
     p.add_argument("--valid-pairs", type=int, default=2000, help="validation pairs measured (default 2000)")
     p.add_argument("--seed", type=int, default=1234, help="draws the validation pairs (as training does)")
     p.add_argument("--threads", type=int, default=2)
@@ -59,13 +60,12 @@ def validation_metrics(model_path: Path, pairs_dir: Path, n: int, seed: int) -> 
 def run(args: argparse.Namespace, cfg: Config) -> int:
     import torch
 
-    from companion.models.cca import refit_checkpoint
     from companion.models.checkpoint import atomic_torch_save, read_checkpoint
     from companion.models.ensemble import build_ensemble
 
     torch.set_num_threads(max(1, args.threads))
     out = Path(args.out)
-    build_ensemble([Path(m) for m in args.members], out)
+    build_ensemble([Path(m) for m in args.members], out, member_cca=not args.no_member_cca)
     summary: dict = {"out": str(out), "members": args.members}
     if args.pairs:
         valid = validation_metrics(out, Path(args.pairs), args.valid_pairs, args.seed)
@@ -75,15 +75,11 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         ckpt["recipe"].update(data=str(args.pairs), valid_pairs=args.valid_pairs, seed=args.seed)
         atomic_torch_save(ckpt, out)
         summary["valid"] = {"MRR": [round(valid["audio_to_sheet"]["MRR"], 4), round(valid["sheet_to_audio"]["MRR"], 4)]}
-        summary["cca"] = refit_checkpoint(out, Path(args.pairs), out)
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
         print(f"wrote {out}: {len(args.members)} snippet models as one")
         if "valid" in summary:
             a, s = summary["valid"]["MRR"]
-            print(f"validation MRR without CCA: audio -> sheet {a:.3f}, sheet -> audio {s:.3f}")
-            fit = summary["cca"]
-            print(f"CCA (ridge {fit['reg']:g}) on {fit['items']} training pairs; validation MRR by ridge: "
-                  + ", ".join(f"{k} {m:.3f}" for k, m in fit["valid"]["mrr"].items()))
+            print(f"validation MRR: audio -> sheet {a:.3f}, sheet -> audio {s:.3f}")
     return 0

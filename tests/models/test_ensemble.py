@@ -7,6 +7,7 @@ import torch
 from companion.cli import main
 from companion.models.activate import describe_model
 from companion.evaluation.run import evaluate
+from companion.models.cca import apply_cca, refit_checkpoint
 from companion.models.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
 from companion.models.embedder import Embedder
 from companion.models.encoders import AUDIO_SHAPE, SHEET_SHAPE, EncoderConfig, SnippetModel, SnippetModelConfig
@@ -64,23 +65,33 @@ def test_the_app_and_eval_use_an_ensemble_like_a_snippet_model(members, tmp_path
     assert r["snippet_retrieval"]["candidates"] == 100
 
 
-def test_ensemble_command_measures_and_fits_a_joint_cca(members, tmp_path, capsys):
+def test_members_keep_their_cca_and_the_command_measures_the_ensemble(members, tmp_path, capsys):
     synthetic_pairs(n_pieces=12, per_piece=40, seed=3).save(tmp_path / "pairs")
+    refit_checkpoint(members[0], tmp_path / "pairs", max_items=200, reg=1e-3)  # member 0 carries a CCA
+    cca = read_checkpoint(members[0])["extra"]["cca"]
     out = tmp_path / "ens.pt"
     assert main(["ensemble", *map(str, members), "--out", str(out), "--pairs", str(tmp_path / "pairs"),
                  "--valid-pairs", "60", "--threads", "1", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     ckpt = read_checkpoint(out)
-    assert ckpt["metrics"]["valid"]["audio_to_sheet"]["n"] == 60
+    assert ckpt["metrics"]["valid"]["audio_to_sheet"]["n"] == 60 and len(summary["valid"]["MRR"]) == 2
+    assert "cca" not in ckpt["extra"] and ckpt["data"]["members"][0]["cca_fit"]["items"] == 200
     info = describe_model(out)  # what the training tab shows beside a candidate
     assert info.kind == "snippet" and info.mode == "snippet-ensemble" and "60 held-out items" in info.validation_data
-    assert ckpt["extra"]["cca"]["x_proj"].shape == (48, 48) and summary["cca"]["kind"] == "snippet"
-    # a changed ensemble (here: its CCA) is another model version to the library
-    plain = tmp_path / "plain"
-    build_ensemble(members, plain / "snippet.pt")
+    # the ensemble embeds as the members do in the app: member 0 through its CCA, member 1 as it is
+    ens, _ = load_model(out)
+    x = np.random.default_rng(1).random((5, *AUDIO_SHAPE)).astype(np.float32)
+    with torch.inference_mode():
+        z0 = apply_cca(member(1, 32).embed_audio(torch.from_numpy(x)).numpy(), cca["x_mean"], cca["x_proj"])
+        z1 = member(2, 16).embed_audio(torch.from_numpy(x)).numpy()
+        z = ens.embed_audio(torch.from_numpy(x)).numpy()
+    assert np.allclose(z, np.concatenate([z0, z1], 1) / np.sqrt(2), atol=1e-5)
+    # without the members' CCAs it is another model, and another model version to the library
+    assert main(["ensemble", *map(str, members), "--out", str(tmp_path / "plain" / "snippet.pt"),
+                 "--no-member-cca", "--threads", "1"]) == 0
     (tmp_path / "withcca").mkdir()
     out.rename(tmp_path / "withcca" / "snippet.pt")
-    assert Embedder(plain).model_version != Embedder(tmp_path / "withcca").model_version
+    assert Embedder(tmp_path / "plain").model_version != Embedder(tmp_path / "withcca").model_version
 
 
 def test_an_ensemble_needs_two_single_snippet_models(members, tmp_path):
