@@ -147,12 +147,16 @@ def measure_compute(cfg: Config, n_pages: int, hops: int, seed: int = 0) -> dict
             encoder = untrained_encoder(Path(tmp))
             weights = "untrained (same architecture; cost does not depend on the weights)"
         t0 = time.perf_counter()
-        library = synthetic_library(n_pages, model_version=encoder.model_version, seed=seed)
+        # vectors of the encoder's sizes (an ensemble's snippet vectors are 64-d, not 32-d)
+        passage_dim = int(encoder.passage.cfg.embed_dim) if encoder.passage is not None else 64
+        library = synthetic_library(n_pages, snippet_dim=encoder.snippet_dim, passage_dim=passage_dim,
+                                    model_version=encoder.model_version, seed=seed)
         build_s = time.perf_counter() - t0
         rng = np.random.default_rng(seed)
         spec = np.abs(rng.standard_normal((hops * 10 + 200, 92))).astype(np.float32)
         out: dict[str, Any] = {"pages": n_pages, "systems": library.layout.n_systems,
-                               "snippet_vectors": library._snippets.size, "weights": weights,
+                               "snippet_vectors": library._snippets.size, "snippet_dim": encoder.snippet_dim,
+                               "weights": weights,
                                "library_build_s": round(build_s, 2), "threads": 1}
         for method in ("votes", "full", "align"):
             engine = Engine(library, encoder, EngineParams(method=method))

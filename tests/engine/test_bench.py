@@ -176,3 +176,23 @@ def test_recorded_path_recursion_replays_to_the_same_scores() -> None:
         pass
     else:
         raise AssertionError("an exhausted trace must not replay")
+
+
+def test_compute_benchmark_sizes_its_library_for_the_installed_models(tmp_path):
+    """An ensemble's 48-d snippet vectors (two members here) must fit the synthetic library it searches."""
+    from companion.config import load_config
+    from companion.engine.bench import measure_compute
+    from companion.models.checkpoint import save_checkpoint
+    from companion.models.ensemble import build_ensemble
+    from companion.models.passage import PassageModel
+    from tests.models.test_ensemble import member
+
+    models = tmp_path / "models"
+    models.mkdir()
+    save_checkpoint(member(1, 32), tmp_path / "a.pt")
+    save_checkpoint(member(2, 16), tmp_path / "b.pt")
+    build_ensemble([tmp_path / "a.pt", tmp_path / "b.pt"], models / "snippet.pt")
+    save_checkpoint(PassageModel(), models / "passage.pt")
+    out = measure_compute(load_config(models_dir=models), n_pages=20, hops=3)
+    assert out["weights"] == "shipped" and out["snippet_dim"] == 48
+    assert all(out[m]["hops"] == 3 and out[m]["cpu_median_ms"] > 0 for m in ("votes", "full", "align"))
