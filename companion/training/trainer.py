@@ -35,6 +35,7 @@ from companion.evaluation.metrics import cross_modal_ranks, retrieval_metrics
 from companion.models.checkpoint import CheckpointError, atomic_torch_save, make_checkpoint, read_checkpoint
 from companion.models.encoders import AUDIO_SHAPE, SHEET_SHAPE, SnippetModel, SnippetModelConfig
 from companion.models.losses import cosine_hinge_loss, cross_modal_info_nce, nt_xent_loss
+from companion.models.ensemble import is_ensemble_arch
 from companion.models.passage import PASSAGE_AUDIO_SHAPE, PassageModel, PassageModelConfig, cut_windows
 from companion.training.augment import AudioAugment, SheetAugment, augment_audio, augment_sheet, crop
 from companion.training.config import TrainConfig
@@ -406,6 +407,8 @@ def _load_init(model: nn.Module, spec: str, freeze: bool) -> list[str]:
     for path in [p.strip() for p in spec.split(",") if p.strip()]:
         ckpt = read_checkpoint(Path(path))
         mode = ckpt.get("recipe", {}).get("mode", "snippet")
+        if is_ensemble_arch(ckpt.get("arch", {})):
+            raise CheckpointError(f"{path} is an ensemble of snippet models: initialise from one of its members")
         if isinstance(model, PassageModel) and ckpt.get("kind") == "passage":
             # a passage model continues from a passage model: CNNs, GRUs and heads (a fine-tune)
             try:

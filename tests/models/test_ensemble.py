@@ -104,3 +104,11 @@ def test_an_ensemble_needs_two_single_snippet_models(members, tmp_path):
     with pytest.raises(CheckpointError, match="not a single snippet model"):
         build_ensemble([members[0], tmp_path / "e.pt"], tmp_path / "e2.pt")
     assert not (tmp_path / "e2.pt").exists()
+
+
+def test_an_ensemble_cannot_initialise_a_training_run(members, tmp_path):
+    from companion.training.trainer import _load_init
+
+    build_ensemble(members, tmp_path / "e.pt")
+    with pytest.raises(CheckpointError, match="one of its members"):
+        _load_init(member(3), str(tmp_path / "e.pt"), freeze=False)
