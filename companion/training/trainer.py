@@ -343,9 +343,10 @@ class PassageTask(_Task):
         start = int(torch.randint(0, total - length + 1, (1,), generator=gen))
         return spec[:, start : start + length]
 
-    def sequences(self, idx: np.ndarray, gen: torch.Generator | None, augment: bool, crop: bool = False):
-        """Windowed strips and spectrograms; ``crop`` cuts the audio to a window inside the system
-        (random in training, one fixed-length window per passage from ``gen`` in validation)."""
+    def sequences(self, idx: np.ndarray, gen: torch.Generator | None, augment: bool, crop: str = ""):
+        """Windowed strips and spectrograms; ``crop`` cuts the audio to a window inside the system:
+        "train" (random length, with probability ``passage_crop_p``), "valid" (one fixed-length
+        window per passage from ``gen``), "" (whole systems)."""
         pc = self.model.cfg
         sw = pc.sheet.input_shape[1]
         aw = PASSAGE_AUDIO_SHAPE[1]
@@ -355,7 +356,7 @@ class PassageTask(_Task):
             ws = cut_windows(1.0 - strip, sw, pc.sheet_hop)  # ink, zero-padded
             spec = torch.from_numpy(self.passages.spectrogram(int(i)))
             if crop:
-                spec = self._crop(spec, gen, training=augment)
+                spec = self._crop(spec, gen, training=crop == "train")
             wa = cut_windows(spec, aw, pc.audio_hop)
             if augment:
                 ws = 1.0 - augment_sheet(1.0 - ws, sw, self.saug, gen)
@@ -373,7 +374,8 @@ class PassageTask(_Task):
             self.model.audio(a.to(device), la)
 
     def batch_loss(self, idx, gen, device):
-        (s, ls), (a, la) = self.sequences(np.sort(idx), gen, self.cfg.augment, crop=bool(self.cfg.passage_audio_crop))
+        (s, ls), (a, la) = self.sequences(np.sort(idx), gen, self.cfg.augment,
+                                          crop="train" if self.cfg.passage_audio_crop else "")
         zs = self.model.sheet(s.to(device), ls)
         za = self.model.audio(a.to(device), la)
         return cross_modal_loss(za, zs, self.cfg)
@@ -388,7 +390,7 @@ class PassageTask(_Task):
             zs.append(self.model.sheet(s.to(device), ls).float().cpu().numpy())
             za.append(self.model.audio(a.to(device), la).float().cpu().numpy())
             if crop:
-                _, (c, lc) = self.sequences(chunk, gen, False, crop=True)
+                _, (c, lc) = self.sequences(chunk, gen, False, crop="valid")
                 zc.append(self.model.audio(c.to(device), lc).float().cpu().numpy())
         metrics = _direction_metrics(np.concatenate(za), np.concatenate(zs))
         if crop:
