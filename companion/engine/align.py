@@ -111,6 +111,10 @@ class SnippetAligner:
         n = len(self.z)
         # where a document's snippets start (for per-document maxima) and which shifts stay inside one
         self.starts = np.flatnonzero(np.r_[True, self.doc[1:] != self.doc[:-1]]) if n else np.zeros(0, np.int64)
+        # where each system's snippets start (for per-system maxima: the display's hysteresis)
+        self.sys_starts = np.flatnonzero(np.r_[True, self.system[1:] != self.system[:-1]]) if n else np.zeros(0, np.int64)
+        self.sys_ids = self.system[self.sys_starts]
+        self.sys_doc = self.doc[self.sys_starts]
         self._same = [self.doc[k:] == self.doc[:-k] for k in range(1, self.params.max_step + 1)]
         self.reset()
 
@@ -170,6 +174,21 @@ class SnippetAligner:
         idx = np.flatnonzero(mask)
         return int(self.system[idx[int(np.argmax(self.D[idx]))]])
 
+    def all_system_scores(self) -> np.ndarray:
+        """Best path score ending in each system that has snippets (order of :attr:`sys_ids`)."""
+        if self.D is None or self.size == 0:
+            return np.full(len(self.sys_ids), -np.inf)
+        return np.maximum.reduceat(self.D, self.sys_starts)
+
+    def system_scores(self, document: int) -> tuple[np.ndarray, np.ndarray]:
+        """(flat systems of ``document``, best path score ending in each), reading order."""
+        rows = np.flatnonzero(self.sys_doc == document)  # contiguous: snippets are in reading order
+        if self.D is None or len(rows) == 0:
+            return self.sys_ids[rows], np.full(len(rows), -np.inf)
+        lo = int(self.sys_starts[rows[0]])
+        hi = int(self.sys_starts[rows[-1] + 1]) if rows[-1] + 1 < len(self.sys_starts) else self.size
+        return self.sys_ids[rows], np.maximum.reduceat(self.D[lo:hi], self.sys_starts[rows] - lo)
+
     def focus(self, flat_system: int, bonus: float) -> None:
         """The user says the performance is at this system: its first snippet leads every path by ``bonus``."""
         idx = np.flatnonzero(self.system == flat_system)
@@ -192,11 +211,19 @@ class AlignTrace:
     recursion is ~90% of a replay on the benchmark's development library).
     """
 
-    def __init__(self, scores: np.ndarray, systems: np.ndarray) -> None:
+    def __init__(self, scores: np.ndarray, systems: np.ndarray, sys_ids: np.ndarray | None = None,
+                 sys_doc: np.ndarray | None = None, sys_scores: np.ndarray | None = None) -> None:
         self.scores = np.asarray(scores, np.float64)
         self.systems = np.asarray(systems, np.int64)
         if self.scores.shape != self.systems.shape or self.scores.ndim != 2:
             raise ValueError("scores and systems must both be (updates, documents)")
+        # per update, the best path score ending in every system (for the display's hysteresis)
+        self.sys_ids = np.zeros(0, np.int64) if sys_ids is None else np.asarray(sys_ids, np.int64)
+        self.sys_doc = np.zeros(0, np.int64) if sys_doc is None else np.asarray(sys_doc, np.int64)
+        self.sys_scores = (np.zeros((len(self.scores), len(self.sys_ids))) if sys_scores is None
+                           else np.asarray(sys_scores, np.float64))
+        if self.sys_scores.shape != (len(self.scores), len(self.sys_ids)) or len(self.sys_doc) != len(self.sys_ids):
+            raise ValueError("system scores must be (updates, systems with snippets)")
         self.rewind()
 
     def rewind(self) -> None:
@@ -226,6 +253,12 @@ class AlignTrace:
     def best_system(self, document: int) -> int:
         return -1 if self._row < 0 else int(self.systems[self._row, document])
 
+    def system_scores(self, document: int) -> tuple[np.ndarray, np.ndarray]:
+        mask = self.sys_doc == document
+        if self._row < 0:
+            return self.sys_ids[mask], np.full(int(mask.sum()), -np.inf)
+        return self.sys_ids[mask], self.sys_scores[self._row, mask]
+
 
 class AlignRecorder:
     """Wraps a live :class:`SnippetAligner` and records an :class:`AlignTrace` of its updates."""
@@ -234,6 +267,7 @@ class AlignRecorder:
         self.aligner = aligner
         self._scores: list[np.ndarray] = []
         self._systems: list[np.ndarray] = []
+        self._sys_scores: list[np.ndarray] = []
 
     def reset(self) -> None:
         self.aligner.reset()
@@ -242,6 +276,7 @@ class AlignRecorder:
         out = self.aligner.update(embeddings)
         self._scores.append(self.aligner.document_scores())
         self._systems.append(self.best_systems())
+        self._sys_scores.append(self.aligner.all_system_scores())
         return out
 
     def best_systems(self) -> np.ndarray:
@@ -267,9 +302,14 @@ class AlignRecorder:
     def best_system(self, document: int) -> int:
         return self.aligner.best_system(document)
 
+    def system_scores(self, document: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.aligner.system_scores(document)
+
     def focus(self, flat_system: int, bonus: float) -> None:
         self.aligner.focus(flat_system, bonus)
 
     def trace(self) -> AlignTrace:
         n = self.aligner.n_documents
-        return AlignTrace(np.array(self._scores).reshape(-1, n), np.array(self._systems).reshape(-1, n))
+        a = self.aligner
+        return AlignTrace(np.array(self._scores).reshape(-1, n), np.array(self._systems).reshape(-1, n),
+                          a.sys_ids, a.sys_doc, np.array(self._sys_scores, np.float64).reshape(-1, len(a.sys_ids)))

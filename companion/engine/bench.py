@@ -643,10 +643,12 @@ def _align_decision_grid(library, encoder, p0: EngineParams, queries: Sequence[Q
 def fit_align(library, encoder, base: EngineParams, queries: Sequence[Query], obs,
               reference: np.ndarray | None = None, decays: Sequence[float] = (0.93, 0.97),
               jumps: Sequence[float] = (6.0, 12.0), hubs: Sequence[float] = (0.5, 1.0),
-              releases: Sequence[float] = (0.15, 0.05, 0.0)) -> tuple[float, EngineParams, dict]:
+              releases: Sequence[float] = (0.15, 0.05, 0.0),
+              switch_margins: Sequence[float] = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0)) -> tuple[float, EngineParams, dict]:
     """Grid search of the alignment method: path recursion, then temperature / unknown level / margin / threshold,
     then (with reference audio) how much snippet hubness to take off, at the best recursion, then how low
-    the confidence of a named piece may fall before it is released (below the default only).
+    the confidence of a named piece may fall before it is released (below the default only), then
+    how far another system's path must lead before the display leaves the shown one.
 
     The "not sure" score is searched two ways: an absolute path score (quantiles
     of the best path scores on audio not in the library) and, optionally, a
@@ -678,6 +680,14 @@ def fit_align(library, encoder, base: EngineParams, queries: Sequence[Query], ob
             continue
         p = replace(best[1], align_decision=replace(dec, release_threshold=rel))
         engine = Engine(library, encoder, p, reference)  # the reference counts only with hub_weight > 0
+        score, summ = objective(evaluate({"align": engine}, queries, obs, {"align": recorded[p.align]})["align"])
+        if score > best[0]:
+            best = (score, p, {"objective": round(score, 4), "align": summ})
+    # the display's hysteresis: changes only which system is shown, so only the system share moves
+    dec = best[1].align_decision
+    for margin in switch_margins:
+        p = replace(best[1], align_decision=replace(dec, switch_margin=float(margin)))
+        engine = Engine(library, encoder, p, reference)
         score, summ = objective(evaluate({"align": engine}, queries, obs, {"align": recorded[p.align]})["align"])
         if score > best[0]:
             best = (score, p, {"objective": round(score, 4), "align": summ})

@@ -65,6 +65,64 @@ def test_jump_lets_a_repeat_continue() -> None:
     assert jumpy.document_scores()[0] > strict.document_scores()[0]
 
 
+def test_system_scores_are_the_best_path_ending_in_each_system() -> None:
+    vecs, al = _toy_aligner()
+    systems, scores = al.system_scores(0)
+    assert list(systems) == [0, 1] and np.isneginf(scores).all()  # no audio yet: no path
+    for i in range(8, 14):
+        al.update(vecs[i])
+    for doc in (0, 1):
+        systems, scores = al.system_scores(doc)
+        assert list(systems) == [2 * doc, 2 * doc + 1]
+        for flat, score in zip(systems, scores):
+            assert score == al.D[al.system == flat].max()
+        assert systems[int(np.argmax(scores))] == al.best_system(doc)
+
+
+def _shown(engine: Engine, trace_scores: list[float], prev: int) -> int:
+    """The system ``engine`` shows for document 0 when its systems' best paths score ``trace_scores``."""
+    from companion.engine.align import AlignTrace
+
+    n = len(trace_scores)
+    trace = AlignTrace(np.array([[max(trace_scores)]]), np.array([[int(np.argmax(trace_scores))]]),
+                       np.arange(n), np.zeros(n, np.int64), np.array([trace_scores], np.float64))
+    trace.update(np.zeros(4))
+    engine.aligner = trace
+    engine._last_flat = prev
+    return engine._shown_system(0)
+
+
+def test_display_leaves_the_shown_system_only_for_a_clear_lead(setup) -> None:
+    _, enc, lib = setup
+    one = make_pieces(1, 6, seed=3)
+    lib1 = build_library(one, enc)
+    params = EngineParams(method="align")
+    held = Engine(lib1, enc, replace(params, align_decision=replace(params.align_decision, switch_margin=3.0)))
+    plain = Engine(lib1, enc, params)
+    scores = [0.0, 10.0, 9.0, 0.0, 12.0, 0.0]  # shown: system 1; system 4 leads by 2
+    assert _shown(plain, scores, prev=1) == 4  # no hysteresis: always the best path
+    assert _shown(held, scores, prev=1) == 1
+    assert _shown(held, [0.0, 10.0, 11.0, 0.0, 12.0, 0.0], prev=1) == 2  # reading on to the next system is free
+    assert _shown(held, [0.0, 10.0, 9.0, 0.0, 13.5, 0.0], prev=1) == 4  # a lead of more than the margin wins
+    assert _shown(held, scores, prev=-1) == 4  # nothing shown before: the best path
+
+
+def test_display_hysteresis_still_follows_a_repeat(setup) -> None:
+    """A genuine repeat builds a lead quickly: the held display goes back too, at most a second later."""
+    pieces, enc, lib = setup
+    plain = EngineParams(method="align")
+    held = replace(plain, align_decision=replace(plain.align_decision, switch_margin=3.0))
+    audio, truth = perform(pieces, [(1, 0), (1, 1), (1, 2), (1, 3), (1, 0), (1, 1), (1, 2)])
+    repeat_t = 4 * 6 / 0.9
+    back_at = {}
+    for name, params in (("plain", plain), ("held", held)):
+        updates = Engine(lib, enc, params).run(spectrogram(audio))
+        back_at[name] = min(u.t for u in updates if u.t > repeat_t and u.position and u.position.index == 0)
+        assert all(u.position.index == 0 for u in updates if repeat_t + 4.5 < u.t < repeat_t + 6.0)
+        assert _accuracy(updates, truth)[0] >= 0.7
+    assert back_at["plain"] <= back_at["held"] <= back_at["plain"] + 1.0
+
+
 @pytest.fixture(scope="module")
 def setup():
     enc = ToyEncoder()

@@ -162,7 +162,8 @@ def test_recorded_path_recursion_replays_to_the_same_scores() -> None:
     params = replace(EngineParams(), method="align")
     traces = record_align_traces(Engine(lib, enc, params), obs)
     assert len(traces) == len(queries) and all(isinstance(t, AlignTrace) for t in traces)
-    for dec in (params.align_decision, replace(params.align_decision, margin=1.0, temperature=0.5)):
+    for dec in (params.align_decision, replace(params.align_decision, margin=1.0, temperature=0.5),
+                replace(params.align_decision, switch_margin=2.0)):
         p = replace(params, align_decision=dec)
         live = evaluate({"align": Engine(lib, enc, p)}, queries, obs)["align"].summary()
         replayed = evaluate({"align": Engine(lib, enc, p)}, queries, obs, {"align": traces})["align"].summary()
