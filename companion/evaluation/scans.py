@@ -110,7 +110,8 @@ def query_excerpts(spec: np.ndarray, start: int, seconds: float = 30.0, hop: int
 ALIGN_EVAL = AlignParams(decay=1.0, max_step=3, jump_penalty=1e9)
 """A 30-s query is one stretch of music: its path through the score, from its first excerpt on."""
 ALIGN_HUB_WEIGHT = 0.5
-"""Hubness taken off with reference audio: the engine's fitted value for the shipped model (models/engine.json)."""
+"""Hubness taken off with reference audio in the second, measured variant (the engine fits its own weight
+per model: models/engine.json)."""
 
 
 def evaluate_scans(
