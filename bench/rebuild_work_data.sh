@@ -7,7 +7,14 @@
 #   $WORK/bench-identify3   the engine benchmark's library PDFs and audio
 # Each step is skipped when its output is already complete, so the script can be
 # re-run after an interruption. Deterministic: the same commands give the same
-# 125,032 pairs (documented in docs/benchmarks.md, "Crops that stay on their notes").
+# pairs. Before 2026-12-07 (night) they gave the 125,032 pairs the shipped models
+# were trained on (docs/benchmarks.md, "Crops that stay on their notes"); since
+# then works and exclusions are read from the music's identity
+# (companion/data/works.py), which moves six pieces to another split (Op. 9 No. 1
+# and No. 2 of the "009_1et2" edition, both Op. 72 No. 2 funeral marches, the Op. 73
+# primo and secondo) and leaves out two scanned works that had slipped into training
+# (Op. 70 No. 3, Op. 72 No. 1). `companion eval` leaves out every test piece whose
+# music a model heard (its checkpoint's "trained_on" list and the pairs' train split).
 # Needs ../shared/data (not on a user's machine). About 45 min on 2 cores.
 #
 #   bash bench/rebuild_work_data.sh [WORK] [CORPUS]     # defaults /work/enc /work/corpus

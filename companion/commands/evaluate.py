@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-cca", action="store_true",
                    help="embed without the model's CCA projection (when it has one; see `companion cca`)")
+    p.add_argument("--include-heard", action="store_true",
+                   help="keep test pieces whose music the models were trained on (another edition or "
+                        "engraving of a training piece); by default they are left out and listed")
     p.add_argument("--json", action="store_true", help="print the JSON result")
     p.set_defaults(func=run)
 
@@ -53,7 +56,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         Path(args.passages) if args.passages else None,
         args.split, args.candidates, args.excerpts, args.top, 0, Path(args.out), args.threads,
         Path(args.scans) if args.scans else None, Path(args.scan_queries) if args.scan_queries else None,
-        args.query_seconds, args.scan_systems, not args.no_cca,
+        args.query_seconds, args.scan_systems, not args.no_cca, args.include_heard,
     )
     if args.json:
         print(json.dumps(result, indent=1))
@@ -79,5 +82,9 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
                 m = result["real_scans"]["alignment_hub"]["metrics"]
                 print(f"real scans piece id, aligned, hubness off R@1 {m['R@1']:.3f} R@5 {m['R@5']:.3f} "
                       f"MRR {m['MRR']:.3f}")
+        left = (result.get("heard") or {}).get("left_out") or {}
+        for what, names in left.items():
+            if names:
+                print(f"left out, heard in training ({what.replace('_', ' ')}): {', '.join(names)}")
         print(f"wrote {Path(args.out) / 'eval.json'}")
     return 0

@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from companion.data.works import chopin_work_key, identity_words, music_identity
 from companion.errors import DataError
 
 VEROVIO_SUFFIXES = {".krn": "humdrum", ".mxl": "musicxml", ".musicxml": "musicxml",
@@ -65,9 +66,10 @@ class Source:
         return "lilypond" if self.kind == "lilypond" else "verovio"
 
     def descriptor(self) -> str:
-        """Normalised text used to match exclusion lists and reserved pieces."""
+        """Normalised text used to match exclusion lists and reserved pieces (with the music's
+        identity as words, ``chopin op70 no3``, for files whose metadata names no opus)."""
         return normalise(" ".join([self.composer, self.title, self.opus, self.work,
-                                   str(self.path.with_suffix(""))]))
+                                   str(self.path.with_suffix("")), *identity_words(self.path.stem)]))
 
     def content_hash(self) -> str:
         h = hashlib.sha256()
@@ -144,6 +146,13 @@ def describe(path: Path, root: Path | None = None) -> Source | None:
             work = slug(f"chopin-{m.group('opus')}-{m.group('mvt') or '0'}")
             if refs.get("ONM") and not m.group("mvt"):
                 work = slug(f"chopin-{m.group('opus')}-{refs['ONM']}")
+        if (m is None or m.group("opus").startswith("072")) and music_identity(stem):
+            # names the pattern above misses ("009_1et2-...", "073-1x-Sam-Secondo", "...-marche-funebre")
+            # and Op. 72, whose editions number its pieces differently: the work from the music's identity
+            # (companion.data.works), so every edition of a piece lands in one split
+            if any(t in NON_KEYBOARD_PARTS for t in re.split(r"[-_]", stem.lower())):
+                return None
+            work = chopin_work_key(str(music_identity(stem)))
     elif kind == "lilypond":
         hdr = _lily_header(head)
         composer = hdr.get("composer") or hdr.get("mutopiacomposer", "")

@@ -255,8 +255,11 @@ def pack(out: Path, splits: tuple[str, ...] = ("train", "valid", "test"), only_p
 def _matches(meta: dict, patterns: list[list[str]]) -> bool:
     from companion.data.sources import normalise
 
-    words = set(normalise(" ".join(str(meta.get(k, "")) for k in
-                                   ("composer", "title", "opus", "work", "source"))).split())
+    from companion.data.works import identity_words
+
+    source = str(meta.get("source", ""))
+    words = set(normalise(" ".join([*(str(meta.get(k, "")) for k in ("composer", "title", "opus", "work")),
+                                    source, *identity_words(Path(source).stem if source else "")])).split())
     return any(all(w in words for w in pat) for pat in patterns)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from companion.data.works import HeardMusic, trained_on
 from companion.errors import CompanionError
 from companion.evaluation.plot import plot_rank_distributions
 from companion.evaluation.retrieval import passage_retrieval, piece_identification, snippet_retrieval
@@ -45,12 +46,21 @@ def _with_cca(fn, mean: torch.Tensor, proj: torch.Tensor):
     return run
 
 
-def strip_library(passages: PassageSet, split: str, hop: int = 25) -> tuple[np.ndarray, np.ndarray]:
+def unheard(indices: np.ndarray, piece: np.ndarray, names: list[str], heard: HeardMusic | None) -> np.ndarray:
+    """``indices`` without the items whose piece is music the models were trained on."""
+    if heard is None or len(indices) == 0:
+        return indices
+    bad = np.array([heard.heard(n) for n in names], bool)
+    return indices[~bad[piece[indices]]]
+
+
+def strip_library(passages: PassageSet, split: str, hop: int = 25,
+                  heard: HeardMusic | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Snippets (N, 80, 100) cut along every system strip of ``split``, with piece labels."""
     from companion.training.scans import strip_windows
 
     snips, labels = [], []
-    for i in passages.indices(split):
+    for i in unheard(passages.indices(split), passages.piece, passages.pieces, heard):
         w = strip_windows(passages.strip(int(i)), SHEET_SHAPE[1], hop)
         snips.append(w)
         labels.append(np.full(len(w), passages.piece[i], np.int32))
@@ -78,7 +88,15 @@ def evaluate(
     query_seconds: float = 30.0,
     scan_systems: str = "detected",
     use_cca: bool = True,
+    include_heard: bool = False,
 ) -> dict[str, Any]:
+    """Retrieval, piece identification and real-scan numbers of the models on ``split``.
+
+    Pieces whose music the models were trained on (the checkpoints' ``trained_on`` lists and
+    the pairs folder's training split: another edition or engraving of a training piece counts,
+    see companion.data.works) are left out of every task unless ``include_heard``; which ones
+    is reported under ``"heard"``.
+    """
     torch.set_num_threads(max(1, threads))
     t0 = time.perf_counter()
     model, ckpt = load_model(snippet_model)
@@ -96,9 +114,23 @@ def evaluate(
         es, ea = _with_cca(es, cca["y_mean"], cca["y_proj"]), _with_cca(ea, cca["x_mean"], cca["x_proj"])
     result["snippet_model"]["cca"] = (ckpt.get("extra") or {}).get("cca_fit", True) if cca is not None else None
     reference: np.ndarray | None = None
-    if pairs_dir is not None:
-        pairs = PairSet.load(pairs_dir)
+    pairs = PairSet.load(pairs_dir) if pairs_dir is not None else None
+    pmodel = pckpt = None
+    if passage_model is not None and passages_dir is not None:
+        pmodel, pckpt = load_model(passage_model)
+        if not isinstance(pmodel, PassageModel):
+            raise CompanionError(f"{passage_model} is not a passage model")
+    heard: HeardMusic | None = None
+    if not include_heard:
+        heard = HeardMusic(trained_on(ckpt.get("data")) + trained_on((pckpt or {}).get("data"))
+                           + (list(pairs.splits.get("train", [])) if pairs is not None else []))
+        result["heard"] = {"training_pieces": len(heard), "left_out": {}}
+    if pairs is not None:
         idx = pairs.indices(split)
+        if heard is not None:
+            names = sorted({pairs.pieces[i] for i in np.unique(pairs.piece[idx])})
+            result["heard"]["left_out"]["test_pieces"] = [n for n in names if heard.heard(n)]
+            idx = unheard(idx, pairs.piece, pairs.pieces, heard)
         if len(idx) < 2:
             raise CompanionError(f"split {split!r} of {pairs_dir} has no pairs")
         sheet = np.ascontiguousarray(pairs.centre_sheet(idx))
@@ -113,7 +145,7 @@ def evaluate(
         piece = pairs.piece[idx]
         lib_sheet, lib_piece, lib_kind = sheet, piece, "notehead-centred pair snippets"
         if passages_dir is not None:
-            lib_sheet, lib_piece = strip_library(PassageSet.load(passages_dir), split)
+            lib_sheet, lib_piece = strip_library(PassageSet.load(passages_dir), split, heard=heard)
             lib_kind = "system strips, 100-px windows, 25-px hop"
         pid = piece_identification(es, ea, lib_sheet, lib_piece, audio, piece, excerpts, top, seed, pairs.pieces)
         pid["library"] = lib_kind
@@ -127,12 +159,9 @@ def evaluate(
             reference = ea(pairs.centre_audio(ref_idx))
         result["data"] = {"pairs_dir": str(pairs_dir), "pairs": int(len(idx)),
                           "pieces": int(len(np.unique(piece))), "summary": pairs.summary}
-    if passage_model is not None and passages_dir is not None:
-        pmodel, pckpt = load_model(passage_model)
-        if not isinstance(pmodel, PassageModel):
-            raise CompanionError(f"{passage_model} is not a passage model")
+    if pmodel is not None and pckpt is not None and passages_dir is not None:
         passages = PassageSet.load(passages_dir)
-        pidx = passages.indices(split)
+        pidx = unheard(passages.indices(split), passages.piece, passages.pieces, heard)
         if len(pidx) < 2:
             raise CompanionError(f"split {split!r} of {passages_dir} has no passages")
         cfg = TrainConfig(mode="passage", data=str(passages_dir), batch_size=2)
@@ -158,7 +187,10 @@ def evaluate(
         from companion.evaluation.scans import evaluate_scans
 
         sc = evaluate_scans(es, ea, scans_dir, scan_queries, query_seconds, top=top, seed=seed,
-                            systems=scan_systems, reference=reference)
+                            systems=scan_systems, reference=reference,
+                            heard=heard.heard if heard is not None else None)
+        if heard is not None:
+            result["heard"]["left_out"]["scan_query_pieces"] = sc.get("heard_query_pieces", [])
         result["real_scans"] = {k: v for k, v in sc.items()
                                 if k not in ("ranks", "alignment_ranks", "alignment_hub_ranks")}
         plots["real scans piece id"] = sc["ranks"]

@@ -34,7 +34,7 @@ from companion.errors import CompanionError
 from companion.evaluation.metrics import cross_modal_ranks, retrieval_metrics
 from companion.models.checkpoint import CheckpointError, atomic_torch_save, make_checkpoint, read_checkpoint
 from companion.models.encoders import AUDIO_SHAPE, SHEET_SHAPE, SnippetModel, SnippetModelConfig
-from companion.models.losses import cosine_hinge_loss, cross_modal_info_nce, nt_xent_loss
+from companion.models.losses import cosine_hinge_loss, cross_modal_info_nce, hardest_negative_hinge_loss, nt_xent_loss
 from companion.models.ensemble import is_ensemble_arch
 from companion.models.passage import PASSAGE_AUDIO_SHAPE, PassageModel, PassageModelConfig, cut_windows
 from companion.training.augment import AudioAugment, SheetAugment, augment_audio, augment_sheet, crop
@@ -85,6 +85,8 @@ def cross_modal_loss(za: torch.Tensor, zs: torch.Tensor, cfg: TrainConfig) -> to
     """The configured audio/sheet loss over one batch of matching embeddings."""
     if cfg.loss == "infonce":
         return cross_modal_info_nce(za, zs, cfg.temperature)
+    if cfg.loss == "hinge-hardest":
+        return hardest_negative_hinge_loss(za, zs, cfg.margin)
     return cosine_hinge_loss(za, zs, cfg.margin)
 
 
@@ -195,7 +197,9 @@ class SnippetTask(_Task):
         self.data_summary = {**pairs.summary, "train_pairs": int(len(self.train_idx)),
                              "valid_pairs": int(len(valid)),
                              "train_pieces": len(pairs.splits.get("train", [])),
-                             "valid_pieces": len(pairs.splits.get("valid", []))}
+                             "valid_pieces": len(pairs.splits.get("valid", [])),
+                             # which pieces it heard, so an evaluation can leave them out (companion.data.works)
+                             "trained_on": sorted(pairs.splits.get("train", []))}
 
     def train_indices(self) -> np.ndarray:
         return self.train_idx
@@ -323,7 +327,8 @@ class PassageTask(_Task):
         self.n_train = len(self.train_idx)
         self.aaug = AudioAugment(stretch=(), time_mask=4)
         self.saug = SheetAugment(shift=False)
-        self.data_summary = {"train_passages": int(self.n_train), "valid_passages": int(len(valid))}
+        self.data_summary = {"train_passages": int(self.n_train), "valid_passages": int(len(valid)),
+                             "trained_on": sorted(passages.splits.get("train", []))}
 
     def train_indices(self) -> np.ndarray:
         return self.train_idx
