@@ -3,6 +3,10 @@
 * :func:`cosine_hinge_loss` — Dorfer et al. (2018): for matching pairs (a_i, s_i)
   and every other item of the batch as negative, ``max(0, margin - cos(a_i, s_i)
   + cos(a_i, s_j))`` in both directions (audio->sheet and sheet->audio).
+* :func:`hardest_negative_hinge_loss` — the same hinge on only the hardest
+  in-batch negative of each anchor (Faghri et al., VSE++, 2018): once most
+  negatives are beyond the margin, the mean hinge is carried by a few of them and
+  diluted by all the rest; the maximum keeps the gradient on the confusable ones.
 * :func:`cross_modal_info_nce` — the same in-batch negatives scored with a softmax
   (CLIP-style, both directions): every negative keeps a gradient in proportion to
   how confusable it is, where the hinge's gradient vanishes once the margin holds.
@@ -28,6 +32,21 @@ def cosine_hinge_loss(a: torch.Tensor, b: torch.Tensor, margin: float = 0.7) -> 
     off = ~torch.eye(n, dtype=torch.bool, device=sim.device)
     loss_ab = F.relu(margin - pos.unsqueeze(1) + sim)[off]  # row i: anchor a_i, negatives b_j
     loss_ba = F.relu(margin - pos.unsqueeze(0) + sim)[off]  # column j: anchor b_j, negatives a_i
+    return 0.5 * (loss_ab.mean() + loss_ba.mean())
+
+
+def hardest_negative_hinge_loss(a: torch.Tensor, b: torch.Tensor, margin: float = 0.7) -> torch.Tensor:
+    """Hinge on the hardest in-batch negative of every anchor, both directions. a, b: (N, D) unit vectors."""
+    if a.shape != b.shape or a.dim() != 2:
+        raise ValueError(f"expected two (N, D) tensors of equal shape, got {a.shape} and {b.shape}")
+    n = a.shape[0]
+    if n < 2:
+        raise ValueError("the hinge loss needs at least two pairs per batch (negatives)")
+    sim = a @ b.t()
+    pos = sim.diagonal()
+    neg = sim.masked_fill(torch.eye(n, dtype=torch.bool, device=sim.device), float("-inf"))
+    loss_ab = F.relu(margin - pos + neg.max(dim=1).values)  # anchor a_i: its most similar wrong b_j
+    loss_ba = F.relu(margin - pos + neg.max(dim=0).values)  # anchor b_j: its most similar wrong a_i
     return 0.5 * (loss_ab.mean() + loss_ba.mean())
 
 

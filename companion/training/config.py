@@ -37,7 +37,9 @@ class TrainConfig:
     margin: float = 0.7
     loss: str = "hinge"
     """Cross-modal loss (snippet and passage modes): "hinge" (Dorfer et al.'s cosine hinge with
-    ``margin``) or "infonce" (softmax over the in-batch negatives with ``temperature``)."""
+    ``margin``, mean over all in-batch negatives), "hinge-hardest" (the same hinge on each anchor's
+    hardest in-batch negative only, VSE++) or "infonce" (softmax over the in-batch negatives with
+    ``temperature``)."""
     temperature: float = 0.1
     pieces_per_batch: int = 0
     """Snippet mode: 0 = batches drawn uniformly; k > 0 = each batch holds pairs of only k pieces
@@ -119,8 +121,8 @@ class TrainConfig:
             raise ConfigError("lr must be positive and epochs at least 1")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError("device must be auto, cpu or cuda")
-        if self.loss not in ("hinge", "infonce"):
-            raise ConfigError(f"loss must be hinge or infonce, not {self.loss!r}")
+        if self.loss not in ("hinge", "hinge-hardest", "infonce"):
+            raise ConfigError(f"loss must be hinge, hinge-hardest or infonce, not {self.loss!r}")
         if self.pieces_per_batch < 0 or self.pieces_per_batch > self.batch_size:
             raise ConfigError("pieces_per_batch must be between 0 (uniform batches) and batch_size")
         if self.temperature <= 0:

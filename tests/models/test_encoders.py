@@ -12,7 +12,7 @@ from companion.models.encoders import (
     count_parameters,
     feature_map_shape,
 )
-from companion.models.losses import cosine_hinge_loss, cross_modal_info_nce, nt_xent_loss
+from companion.models.losses import cosine_hinge_loss, cross_modal_info_nce, hardest_negative_hinge_loss, nt_xent_loss
 from companion.models.passage import PassageModel, PassageModelConfig, cut_windows
 
 
@@ -93,6 +93,26 @@ def test_hinge_loss_zero_for_separated_pairs_and_margin_when_collapsed():
     assert cosine_hinge_loss(same, same, 0.7).item() == pytest.approx(0.7, abs=1e-5)
     with pytest.raises(ValueError):
         cosine_hinge_loss(eye[:1], eye[:1])
+
+
+def test_hardest_negative_hinge_counts_only_the_most_similar_wrong_item():
+    eye = torch.eye(4, 8)
+    assert hardest_negative_hinge_loss(eye, eye, 0.7).item() == pytest.approx(0.0)
+    # one confusable negative: b_1 lies between a_0's match and a_1's; the rest are orthogonal
+    a = torch.eye(4, 8)
+    b = torch.eye(4, 8).clone()
+    b[1] = torch.nn.functional.normalize(torch.tensor([0.6, 0.8, 0, 0, 0, 0, 0, 0]), dim=0)
+    sim = a @ b.t()
+    # a_0: hardest wrong is b_1 (0.6), margin 0.7 -> 0.7 - 1 + 0.6 = 0.3; a_1: its match is 0.8 and
+    # every wrong b is 0 -> 0; a_2, a_3: 0. Columns: b_1's match a_1 at 0.8, hardest wrong a_0 at 0.6
+    # -> 0.7 - 0.8 + 0.6 = 0.5; the other columns 0.
+    expect = 0.5 * ((0.3 + 0 + 0 + 0) / 4 + (0 + 0.5 + 0 + 0) / 4)
+    assert sim[0, 1].item() == pytest.approx(0.6)
+    assert hardest_negative_hinge_loss(a, b, 0.7).item() == pytest.approx(expect, abs=1e-6)
+    # the mean hinge spreads the same violations over all twelve negatives of each direction
+    assert cosine_hinge_loss(a, b, 0.7).item() == pytest.approx(0.5 * (0.3 / 12 + 0.5 / 12), abs=1e-6)
+    with pytest.raises(ValueError):
+        hardest_negative_hinge_loss(eye[:1], eye[:1])
 
 
 def test_nt_xent_prefers_matching_views():

@@ -158,6 +158,13 @@ def test_info_nce_and_height_pooling_learn_the_hidden_label(tmp_path):
     assert read_checkpoint(res.best_path)["arch"]["sheet"]["pool"] == "height"
 
 
+def test_hardest_negative_hinge_learns_the_hidden_label(tmp_path):
+    arch = {k: {**v, "width": 8} for k, v in TINY.items()}
+    res = train(tiny(tmp_path, epochs=4, arch=arch, loss="hinge-hardest", margin=0.3), resume=False)
+    assert res.best_score > 0.15
+    assert read_checkpoint(res.best_path)["recipe"]["loss"] == "hinge-hardest"
+
+
 def test_piece_grouped_batches_hold_few_pieces_and_still_learn(tmp_path):
     from companion.training.trainer import SnippetTask, build_task
 
