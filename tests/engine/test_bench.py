@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from engine_helpers import CHORD_S, CHORDS_PER_SYSTEM, ToyEncoder, build_library, make_pieces, perform, spectrogram
 
@@ -197,3 +199,33 @@ def test_compute_benchmark_sizes_its_library_for_the_installed_models(tmp_path):
     out = measure_compute(load_config(models_dir=models), n_pages=20, hops=3)
     assert out["weights"] == "shipped" and out["snippet_dim"] == 48
     assert all(out[m]["hops"] == 3 and out[m]["cpu_median_ms"] > 0 for m in ("votes", "full", "align"))
+
+
+def test_a_piece_that_leaves_the_benchmark_library_leaves_its_folder(tmp_path, monkeypatch) -> None:
+    """The set changed (renderer 4 moved Op. 9 No. 1 out of the library): a PDF from an earlier
+    build must not stay in the folder the benchmark indexes."""
+    import companion.data.pieces as pieces_mod
+    from companion.engine import bench
+
+    def fake_render(score, out_dir, name, pdf=True, **kw):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / f"{name}.ogg").write_bytes(b"")
+        pdf_path = ""
+        if pdf:
+            pdf_path = str(out_dir / f"{name}.pdf")
+            (out_dir / f"{name}.pdf").write_bytes(b"%PDF-1.4")
+            pieces_mod.sidecar(Path(pdf_path)).write_text('{"systems": []}')
+        return pieces_mod.RenderedPiece(name, "", pdf_path, str(out_dir / f"{name}.ogg"), [(0.0, 1.0, 0)], 1, str(score))
+
+    monkeypatch.setattr(pieces_mod, "render_piece", fake_render)
+    for name in ("a", "b"):
+        (tmp_path / "kern").mkdir(exist_ok=True)
+        (tmp_path / "kern" / f"{name}.krn").write_text("**kern\n*-\n")
+    monkeypatch.setattr(bench, "BENCH_SET", (("eval", "a", True), ("eval", "b", True), ("fit", "a", False)))
+    bench.build_bench_set(tmp_path / "set", tmp_path / "kern")
+    assert sorted(p.name for p in (tmp_path / "set" / "library_pdfs").glob("*.pdf")) == ["a.pdf", "b.pdf"]
+    monkeypatch.setattr(bench, "BENCH_SET", (("eval", "a", True), ("eval", "b", False), ("fit", "a", False)))
+    monkeypatch.setattr(bench, "RENDERER_VERSION", bench.RENDERER_VERSION + 1)
+    paths = bench.build_bench_set(tmp_path / "set", tmp_path / "kern")
+    assert sorted(p.name for p in paths["pdfs"].iterdir() if p.suffix == ".pdf") == ["a.pdf"]
+    assert not (paths["pdfs"] / "b.systems.json").exists()
