@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--include-heard", action="store_true",
                    help="keep test pieces whose music the models were trained on (another edition or "
                         "engraving of a training piece); by default they are left out and listed")
+    p.add_argument("--trained-on", metavar="DIR",
+                   help="the pairs folder the models were trained on (for checkpoints that do not list "
+                        "their training pieces, evaluated on another folder): its training music is left out too")
     p.add_argument("--json", action="store_true", help="print the JSON result")
     p.set_defaults(func=run)
 
@@ -57,6 +60,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         args.split, args.candidates, args.excerpts, args.top, 0, Path(args.out), args.threads,
         Path(args.scans) if args.scans else None, Path(args.scan_queries) if args.scan_queries else None,
         args.query_seconds, args.scan_systems, not args.no_cca, args.include_heard,
+        Path(args.trained_on) if args.trained_on else None,
     )
     if args.json:
         print(json.dumps(result, indent=1))

@@ -89,13 +89,15 @@ def evaluate(
     scan_systems: str = "detected",
     use_cca: bool = True,
     include_heard: bool = False,
+    trained_pairs: Path | None = None,
 ) -> dict[str, Any]:
     """Retrieval, piece identification and real-scan numbers of the models on ``split``.
 
     Pieces whose music the models were trained on (the checkpoints' ``trained_on`` lists and
     the pairs folder's training split: another edition or engraving of a training piece counts,
     see companion.data.works) are left out of every task unless ``include_heard``; which ones
-    is reported under ``"heard"``.
+    is reported under ``"heard"``. ``trained_pairs``: the pairs folder the models were trained on,
+    for checkpoints made before they listed their pieces, evaluated on another folder.
     """
     torch.set_num_threads(max(1, threads))
     t0 = time.perf_counter()
@@ -122,8 +124,12 @@ def evaluate(
             raise CompanionError(f"{passage_model} is not a passage model")
     heard: HeardMusic | None = None
     if not include_heard:
-        heard = HeardMusic(trained_on(ckpt.get("data")) + trained_on((pckpt or {}).get("data"))
-                           + (list(pairs.splits.get("train", [])) if pairs is not None else []))
+        listed = trained_on(ckpt.get("data")) + trained_on((pckpt or {}).get("data"))
+        if pairs is not None:
+            listed += list(pairs.splits.get("train", []))
+        if trained_pairs is not None:
+            listed += list(PairSet.load(trained_pairs, mmap=True).splits.get("train", []))
+        heard = HeardMusic(listed)
         result["heard"] = {"training_pieces": len(heard), "left_out": {}}
     if pairs is not None:
         idx = pairs.indices(split)

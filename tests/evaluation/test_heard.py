@@ -33,6 +33,19 @@ def test_eval_leaves_out_another_edition_of_a_training_piece(tmp_path):
     assert fair["snippet_retrieval"]["audio_to_sheet"]["n"] == 20
     assert everything["snippet_retrieval"]["audio_to_sheet"]["n"] == 40 and "heard" not in everything
     assert fair["piece_identification"]["metrics"]["n"] == 1
+    # another folder with only a test split (e.g. merged test sets), and a checkpoint that does not list
+    # its pieces: the folder the model was trained on says what it heard
+    pairs.splits = {"test": names[4:]}
+    pairs.save(tmp_path / "testonly")
+    ckpt = read_checkpoint(res.best_path)
+    del ckpt["data"]["trained_on"]
+    import torch
+
+    torch.save(ckpt, tmp_path / "unlisted.pt")
+    blind = evaluate(tmp_path / "unlisted.pt", tmp_path / "testonly", **kw)
+    told = evaluate(tmp_path / "unlisted.pt", tmp_path / "testonly", trained_pairs=tmp_path / "pairs", **kw)
+    assert blind["heard"]["left_out"]["test_pieces"] == []
+    assert told["heard"]["left_out"]["test_pieces"] == ["kern-009-1-ki-001-eeeeee"]
 
 
 def test_real_scan_queries_of_heard_music_are_left_out(tmp_path, monkeypatch):
