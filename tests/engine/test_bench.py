@@ -229,3 +229,30 @@ def test_a_piece_that_leaves_the_benchmark_library_leaves_its_folder(tmp_path, m
     paths = bench.build_bench_set(tmp_path / "set", tmp_path / "kern")
     assert sorted(p.name for p in paths["pdfs"].iterdir() if p.suffix == ".pdf") == ["a.pdf"]
     assert not (paths["pdfs"] / "b.systems.json").exists()
+
+
+def test_the_benchmark_set_plays_no_library_work_as_a_stranger_and_keeps_fit_and_evaluation_apart() -> None:
+    """Each library work once; no stranger is another edition of a library work (it would be a right
+    answer counted as a false one); no scanned work (the scans are in the library); the fit tunes the
+    decision on music the evaluation never plays."""
+    import re
+
+    from companion.data.works import music_identity
+    from companion.engine.bench import BENCH_SET
+    from companion.evaluation.scans import scan_work_for
+
+    def ident(source: str) -> str:
+        return music_identity(source) or source
+
+    library = [ident(src) for _, src, in_lib in BENCH_SET if in_lib]
+    strangers = {ident(src) for _, src, in_lib in BENCH_SET if not in_lib}
+    assert len(library) == len(set(library))
+    assert not strangers & set(library)
+    by_split = {split: {ident(src) for s, src, _ in BENCH_SET if s == split} for split in ("eval", "fit")}
+    assert not by_split["eval"] & by_split["fit"]
+    for work in set(library) | strangers:
+        m = re.fullmatch(r"chopin-op(\d+)(?:-no(\d+))?", work)
+        if m:
+            key = f"op{int(m[1])}" + (f"-{int(m[2]):03d}" if m[2] else "")
+            assert scan_work_for(key) is None, work
+    assert scan_work_for("op64-002") is not None  # the check can fail
