@@ -255,3 +255,17 @@ def test_passage_audio_windows_train_and_validate(tmp_path):
     trained = read_checkpoint(res.best_path)["state_dict"]
     assert all(torch.equal(v, trained[k]) for k, v in fresh.state_dict().items())
     assert not any(p.requires_grad for p in fresh.audio.cnn.parameters()) and fresh.audio.gru.weight_hh_l0.requires_grad
+
+
+def test_every_bundled_config_loads_and_the_fine_tune_starts_from_a_model() -> None:
+    """The shipped recipes are files users run (`companion train --config`): each must load as it is."""
+    from pathlib import Path
+
+    import companion.training
+
+    folder = Path(companion.training.__file__).parent / "configs"
+    configs = {p.stem: TrainConfig.load(p) for p in sorted(folder.glob("*.json"))}
+    assert {"snippet", "passage", "snippet_hardest"} <= set(configs)
+    hard, base = configs["snippet_hardest"], configs["snippet"]
+    assert hard.loss == "hinge-hardest" and hard.init_from and hard.lr < base.lr
+    assert hard.arch == base.arch  # it fine-tunes a model of the snippet recipe
