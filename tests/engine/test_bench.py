@@ -256,3 +256,18 @@ def test_the_benchmark_set_plays_no_library_work_as_a_stranger_and_keeps_fit_and
             key = f"op{int(m[1])}" + (f"-{int(m[2]):03d}" if m[2] else "")
             assert scan_work_for(key) is None, work
     assert scan_work_for("op64-002") is not None  # the check can fail
+
+
+def test_the_fit_objective_does_not_buy_speed_with_strangers_named_over_its_cap() -> None:
+    """A decision that names pieces 6 s sooner but names 7 of 257 strangers (2.7%, the fit that then
+    named 7.6% in the evaluation) must lose to a slower one that names none; below the cap, speed wins."""
+    from companion.engine.bench import FALSE_ID_CAP, MethodStats, objective
+
+    def stats(tti: float, false_ids: int, strangers: int = 257) -> MethodStats:
+        return MethodStats(ranks={10.0: [1, 1, 2, 1]}, tti=[tti] * 4, follow_ok=40, follow_n=50, stream_hops=100,
+                           false_ids=false_ids, strangers=strangers)
+
+    fast_loose, slow_safe = objective(stats(8.0, 7))[0], objective(stats(14.0, 0))[0]
+    assert slow_safe > fast_loose
+    within = int(FALSE_ID_CAP * 257)  # 2 of 257: under the cap, only the linear price
+    assert objective(stats(8.0, within))[0] > slow_safe
