@@ -546,6 +546,42 @@ def evaluate(engines: dict[str, Engine], queries: Sequence[Query],
     return stats
 
 
+def let_go_times(engine: Engine, queries: Sequence[Query], observations, limit_s: float = 30.0) -> dict[str, Any]:
+    """After each music stream that got its piece named, a window of music not in the library
+    (the strangers, in turn): seconds until nothing is named any more.
+
+    Why: a fit that keeps a named piece through a dip (a low release threshold, for repeats) must
+    still let it go when the player moves on to music the library does not hold. The stranger's
+    leading "listening" hops are left out so its evidence follows the stream's without a reset,
+    as when a pianist goes straight on."""
+    music = [i for i, q in enumerate(queries) if q.doc_index is not None and q.truth is not None
+             and not (q.kind == "excerpt" and q.length < 30)]
+    strangers = [[(t, o) for t, o in observations[i] if not isinstance(o, Status)]
+                 for i, q in enumerate(queries) if q.kind == "stranger"]
+    strangers = [s for s in strangers if s]
+    waits: list[float] = []
+    other = 0
+    for j, i in enumerate(music):
+        if not strangers:
+            break
+        played = observations[i]
+        end = played[-1][0] if played else 0.0
+        hop = played[-1][0] - played[-2][0] if len(played) >= 2 else 0.5
+        tail = [(end + hop * (k + 1), o) for k, (_, o) in enumerate(strangers[(3 * j) % len(strangers)])]
+        ups = engine.replay(list(played) + tail)
+        if not any(u.status is Status.IDENTIFIED for u in ups if u.t <= end):
+            continue
+        after = [u for u in ups if u.t > end]
+        right = engine.layout.documents[queries[i].doc_index].id
+        other += any(u.status is Status.IDENTIFIED and u.position is not None and u.position.document_id != right
+                     for u in after)
+        waits.append(next((u.t - end for u in after if u.status is not Status.IDENTIFIED), float("inf")))
+    w = np.asarray(waits)
+    pct = (lambda q: round(float(np.percentile(w, q, method="nearest")), 2)) if len(w) else (lambda q: None)
+    return {"streams": len(w), "median_s": pct(50), "p90_s": pct(90),
+            "kept": int(np.sum(~np.isfinite(w))), "other_piece_named": other}
+
+
 AFTER_ID_KINDS = ("right", "blank", "previous_system", "next_system", "other_system", "wrong_piece")
 
 
@@ -906,6 +942,9 @@ def run_accuracy(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
     obs = [observer.observe_all(q.spec) for q in queries]
     embed_s = time.perf_counter() - t0
     stats = evaluate(engines, queries, obs)
+    methods = {name: st.summary() for name, st in stats.items()}
+    for name, engine in engines.items():
+        methods[name]["let_go"] = let_go_times(engine, queries, obs)
     by_group: dict[str, Any] = {}
     for group in sorted({p.group for p in pieces if p.group and p.doc_index is not None}):
         idx = [j for j, q in enumerate(queries) if pieces[q.piece].group == group and q.kind != "stranger"]
@@ -921,7 +960,7 @@ def run_accuracy(cfg: Config, args: argparse.Namespace) -> dict[str, Any]:
         "pieces_in_library": sum(p.doc_index is not None for p in pieces),
         "pieces_not_in_library": sum(p.doc_index is None for p in pieces),
         "evidence_seconds": round(embed_s, 1), "fitted": fitted, "index": index_report,
-        "methods": {name: s.summary() for name, s in stats.items()},
+        "methods": methods,
         "by_group": by_group,
     }
 
@@ -977,6 +1016,11 @@ def format_report(result: dict[str, Any]) -> str:
                 lines.append("    after identification: " + ", ".join(f"{k.replace('_', ' ')} {v}"
                                                                       for k, v in s["after_id"].items()))
             lines.append(f"    false identification (not in library): {s['false_identification']} (n={s['strangers']})")
+            g = s.get("let_go")
+            if g and g["streams"]:
+                lines.append(f"    let go when music not in the library follows: median {g['median_s']} s, "
+                             f"p90 {g['p90_s']} s ({g['streams']} streams, kept {g['kept']}, "
+                             f"another piece named {g['other_piece_named']})")
         for group, methods in a.get("by_group", {}).items():
             lines.append(f"  group {group}:")
             for name, g in methods.items():

@@ -271,3 +271,35 @@ def test_the_fit_objective_does_not_buy_speed_with_strangers_named_over_its_cap(
     assert slow_safe > fast_loose
     within = int(FALSE_ID_CAP * 257)  # 2 of 257: under the cap, only the linear price
     assert objective(stats(8.0, within))[0] > slow_safe
+
+
+def test_let_go_measures_how_long_a_named_piece_outlives_its_music() -> None:
+    from dataclasses import replace
+
+    from companion.engine.bench import let_go_times
+    from companion.engine.engine import AlignDecision
+
+    enc = ToyEncoder()
+    pieces = make_pieces(4, 6, seed=5)
+    lib = build_library(pieces[:3], enc)  # piece 3 is the stranger
+    sys_s = CHORDS_PER_SYSTEM * CHORD_S / 0.9
+    audio_pieces = []
+    for i, _ in enumerate(pieces):
+        audio, _ = perform(pieces, [(i, s) for s in range(6)], seed=20 + i)
+        audio_pieces.append(PieceAudio(i if i < 3 else None, spectrogram(audio),
+                                       [(s * sys_s, (s + 1) * sys_s, s) for s in range(6)]))
+    queries = make_queries(audio_pieces, per_piece=1, seed=1, strangers_per_piece=3)
+    observer = Engine(lib, enc)
+    obs = [observer.observe_all(q.spec) for q in queries]
+    streams = sum(q.doc_index is not None and not (q.kind == "excerpt" and q.length < 30) for q in queries)
+    # a decision that lets go as soon as the piece is not sure
+    engine = Engine(lib, enc, EngineParams(method="align", align_decision=AlignDecision(unknown=8.0)))
+    let_go = let_go_times(engine, queries, obs)
+    assert 0 < let_go["streams"] <= streams and let_go["kept"] == 0
+    assert 0 < let_go["median_s"] <= let_go["p90_s"] < 30
+    # one that names whatever leads, however weakly, never lets go
+    sticky = engine.with_params(align_decision=replace(AlignDecision(unknown=-1e6), identify_threshold=0.0,
+                                                       release_threshold=0.0))
+    held = let_go_times(sticky, queries, obs)
+    assert held["streams"] == streams and held["kept"] == held["streams"]
+    assert held["median_s"] == float("inf")
