@@ -748,8 +748,9 @@ def fit_align(library, encoder, base: EngineParams, queries: Sequence[Query], ob
                 best = cand
     # how sure the engine must stay to keep a piece it has named: the grid keeps the default;
     # releasing too eagerly blanks the highlight whenever the runner-up draws near (a repeat
-    # drops the piece's best path by the jump penalty). Never below 1%: a piece that is
-    # kept at any confidence stays on the stand when the player moves to music not in the library
+    # drops the piece's best path by the jump penalty). Never below 1%: at 0 a named piece is kept,
+    # however unsure, until another document's path overtakes it -- in a library of one or two
+    # pieces, long after the player has moved on to music the library does not hold
     dec = best[1].align_decision
     for rel in releases:
         if rel >= dec.release_threshold:
